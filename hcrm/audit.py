@@ -1,0 +1,125 @@
+"""Who did what to which patient, from where.
+
+Writes are captured by django-auditlog's model signals (registered per model
+with `audit_register`); reads, searches, exports and reveals are recorded with
+`audit_read`. Both land in `hcrm.AuditEntry` with the actor, address, user
+agent and client taken from the request context set by `AuditContextMiddleware`
+(and refreshed by the API once it has authenticated a token or API key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from auditlog.context import auditlog_value, set_extra_data
+from auditlog.middleware import AuditlogMiddleware
+from auditlog.registry import auditlog
+from django.contrib.auth import get_user_model
+from django.db import models
+
+from hcrm.models import AuditEntry
+
+Event = AuditEntry.Event
+
+
+class AuditContextMiddleware(AuditlogMiddleware):
+    """Adds the user agent and client label to django-auditlog's request context."""
+
+    def get_extra_data(self, request):
+        data = super().get_extra_data(request)
+        data["user_agent"] = request.headers.get("User-Agent", "")[:300]
+        data["client"] = "api" if request.path.startswith("/api/") else "console"
+        return data
+
+
+def audit_context_update(*, actor=None, client: str | None = None) -> None:
+    """Point the current request's audit context at an actor authenticated after the middleware ran."""
+    try:
+        context = auditlog_value.get()
+    except LookupError:
+        return
+    if actor is not None and isinstance(actor, get_user_model()):
+        context["actor"] = actor
+    if client is not None:
+        context["client"] = client
+
+
+def audit_context() -> dict[str, Any]:
+    try:
+        return auditlog_value.get()
+    except LookupError:
+        return {}
+
+
+def audit_register(
+    model: type[models.Model],
+    *,
+    mask_fields: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
+    m2m_fields: tuple[str, ...] = (),
+) -> None:
+    """Track every create/update/delete of `model`, masking sensitive fields in the stored diff."""
+    # Reverse relations are not columns of this row; auditlog would log them as noise.
+    reverse = [field.name for field in model._meta.get_fields() if field.auto_created and not field.concrete]
+    auditlog.register(
+        model,
+        mask_fields=list(mask_fields),
+        exclude_fields=["created_at", "updated_at", *reverse, *exclude],
+        m2m_fields=set(m2m_fields),
+    )
+
+
+def audit_read(
+    *,
+    event: str,
+    instance: models.Model | None = None,
+    patient_uuid=None,
+    reason: str = "",
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Record a read-side act (view, list, search, export, reveal) by the current actor."""
+    context = audit_context()
+    actor = context.get("actor")
+    fields: dict[str, Any] = {
+        "action": AuditEntry.Action.ACCESS,
+        "event": event,
+        "reason": reason,
+        "additional_data": details or None,
+        "remote_addr": context.get("remote_addr"),
+        "user_agent": context.get("user_agent", ""),
+        "client": context.get("client", ""),
+        "actor": actor if isinstance(actor, get_user_model()) else None,
+    }
+    if patient_uuid is not None:
+        fields["patient_uuid"] = patient_uuid
+    if instance is not None:
+        return AuditEntry.objects.log_create(instance, force_log=True, **fields)
+    from django.contrib.contenttypes.models import ContentType
+
+    return AuditEntry.objects.create(
+        content_type=ContentType.objects.get_for_model(AuditEntry),
+        object_pk="",
+        object_repr="",
+        **fields,
+    )
+
+
+@contextmanager
+def audit_acting_as(actor) -> Iterator[None]:
+    """Attribute the writes inside the block to `actor`, keeping the request's address if there is one."""
+    context = audit_context()
+    if context.get("actor") is actor or actor is None:
+        yield
+        return
+    data = {key: value for key, value in context.items() if key != "signal_duid"}
+    data["actor"] = actor if isinstance(actor, get_user_model()) else None
+    if not isinstance(actor, get_user_model()):
+        data.setdefault("client", str(actor))
+    try:
+        with set_extra_data(context_data=data):
+            yield
+    finally:
+        # set_extra_data replaced the request's context; put the outer one back.
+        auditlog_value.set(context)

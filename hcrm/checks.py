@@ -1,0 +1,19 @@
+"""Start-up checks: configured backends must import."""
+
+from django.conf import settings
+from django.core.checks import Error, register
+from django.utils.module_loading import import_string
+
+_SETTING_FOR_CHANNEL = {"sms": "SMS_BACKEND", "email": "EMAIL_CHANNEL_BACKEND"}
+
+
+@register()
+def channel_backends_importable(app_configs, **kwargs):
+    errors = []
+    for channel, path in settings.CHANNEL_BACKENDS.items():
+        try:
+            import_string(path)
+        except ImportError as error:
+            variable = _SETTING_FOR_CHANNEL.get(channel, channel)
+            errors.append(Error(f"{variable}: cannot import {path!r} ({error}).", id="hcrm.E001"))
+    return errors

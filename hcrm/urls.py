@@ -1,0 +1,37 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from hcrm import api as platform_api
+from hcrm import views
+from patients import api as patients_api
+
+router = DefaultRouter()
+platform_api.register(router)
+patients_api.register(router)
+
+api_v1 = [
+    path("auth/token/", platform_api.TokenView.as_view(), name="api-token"),
+    path("me/", platform_api.MeView.as_view(), name="api-me"),
+    path("", include(router.urls)),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("audit/", views.audit_trail, name="audit-trail"),
+    path("health/", views.health, name="health"),
+    path("patients/", include("patients.urls")),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "hcrm.views.not_found"
+handler403 = "hcrm.views.forbidden"
+handler500 = "hcrm.views.server_error"

@@ -1,0 +1,33 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class PatientsConfig(AppConfig):
+    name = "patients"
+    verbose_name = _("Patients")
+
+    def ready(self) -> None:
+        from hcrm.audit import audit_register
+        from patients import models, timeline  # noqa: F401  (timeline registers its providers)
+
+        audit_register(
+            models.Patient,
+            mask_fields=models.Patient.SENSITIVE_FIELDS,
+            exclude=("name_pinyin", "name_pinyin_initials", "name_pinyin_consonants"),
+            m2m_fields=("tags",),
+        )
+        audit_register(models.ContactPerson, mask_fields=("name", "phone"))
+        for model in (
+            models.PatientIdentifier,
+            models.Consent,
+            models.PatientDepartment,
+            models.ClinicalHistory,
+            models.Allergy,
+            models.Encounter,
+            models.Charge,
+            models.Diagnosis,
+            models.Procedure,
+            models.LabResult,
+            models.MedicationOrder,
+        ):
+            audit_register(model)

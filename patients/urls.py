@@ -1,0 +1,16 @@
+from django.urls import path
+
+from patients import views
+
+app_name = "patients"
+
+urlpatterns = [
+    path("", views.patient_search, name="search"),
+    path("new/", views.patient_create, name="create"),
+    path("export.<str:file_format>", views.patient_export, name="export"),
+    path("<uuid:uuid>/", views.patient_detail, name="detail"),
+    path("<uuid:uuid>/edit/", views.patient_edit, name="edit"),
+    path("<uuid:uuid>/reveal/", views.patient_reveal, name="reveal"),
+    path("<uuid:uuid>/consent/", views.patient_consent, name="consent"),
+    path("<uuid:uuid>/access/", views.patient_access_history, name="access-history"),
+]

@@ -1,0 +1,118 @@
+"""Validation of Chinese identity data: national ID (GB 11643), phones, dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+_ID_PATTERN = re.compile(r"^\d{17}[\dX]$")
+
+
+def national_id_check_digit(first17: str) -> str:
+    return _ID_CHECK[sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
+
+
+def national_id_birth_date(value: str) -> dt.date | None:
+    try:
+        return dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        return None
+
+
+def national_id_sex(value: str) -> str:
+    return "male" if int(value[16]) % 2 else "female"
+
+
+def normalize_national_id(value: str) -> str:
+    return (value or "").strip().upper().replace(" ", "")
+
+
+def validate_national_id(value: str) -> None:
+    """An 18-digit resident ID: format, check digit, and a real, past birth date."""
+    if not _ID_PATTERN.match(value):
+        raise ValidationError(_("A national ID number has 17 digits followed by a digit or X."), code="format")
+    if national_id_check_digit(value[:17]) != value[17]:
+        raise ValidationError(_("The check digit of this national ID number is wrong."), code="check_digit")
+    born = national_id_birth_date(value)
+    if born is None or born.year < 1880 or born > timezone.localdate():
+        raise ValidationError(_("The birth date inside this national ID number is not valid."), code="birth_date")
+
+
+def validate_national_id_matches(
+    value: str, *, birth_date: dt.date | None, sex: str | None
+) -> dict[str, ValidationError]:
+    """Errors, by field, where the birth date or sex disagree with the national ID."""
+    errors: dict[str, ValidationError] = {}
+    if birth_date and national_id_birth_date(value) != birth_date:
+        errors["birth_date"] = ValidationError(
+            _("The birth date does not match the national ID number."), code="mismatch"
+        )
+    if sex in ("male", "female") and national_id_sex(value) != sex:
+        errors["sex"] = ValidationError(_("The sex does not match the national ID number."), code="mismatch")
+    return errors
+
+
+def normalize_mobile(value: str) -> str:
+    """A Chinese mobile number in E.164 form (`+8613812345678`), or ValidationError."""
+    number = _parse_phone(value)
+    if number.country_code != 86 or phonenumbers.number_type(number) not in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    ):
+        raise ValidationError(_("Enter a valid Chinese mobile number, e.g. 13812345678."), code="mobile")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_phone(value: str) -> str:
+    """Any valid phone number (landline with area code, mobile, or international) in E.164 form."""
+    return phonenumbers.format_number(_parse_phone(value), phonenumbers.PhoneNumberFormat.E164)
+
+
+def _parse_phone(value: str) -> phonenumbers.PhoneNumber:
+    try:
+        number = phonenumbers.parse((value or "").strip(), "CN")
+    except phonenumbers.NumberParseException:
+        raise ValidationError(_("Enter a valid phone number."), code="phone") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationError(_("Enter a valid phone number."), code="phone")
+    return number
+
+
+def phone_search_key(value: str) -> str | None:
+    """The stored form of a phone typed into a search box, or None if it is not a phone."""
+    digits = re.sub(r"[\s\-()]", "", value or "")
+    if not re.fullmatch(r"\+?\d{7,15}", digits):
+        return None
+    try:
+        return normalize_phone(digits)
+    except ValidationError:
+        return None
+
+
+def format_phone(value: str) -> str:
+    """`+8613812345678` → `138 1234 5678` for Chinese numbers; international format otherwise."""
+    if not value:
+        return ""
+    try:
+        number = phonenumbers.parse(value, "CN")
+    except phonenumbers.NumberParseException:
+        return value
+    if number.country_code == 86:
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def validate_not_future(value: dt.date | dt.datetime) -> None:
+    today = timezone.localdate()
+    day = value.date() if isinstance(value, dt.datetime) else value
+    if isinstance(value, dt.datetime) and timezone.is_aware(value):
+        day = timezone.localtime(value).date()
+    if day > today:
+        raise ValidationError(_("This date is in the future."), code="future")

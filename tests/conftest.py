@@ -1,0 +1,54 @@
+"""Shared fixtures: one department pair and one member of staff per role."""
+
+from __future__ import annotations
+
+import factory.random
+import pytest
+from rest_framework.test import APIClient
+
+from hcrm.roles import Role
+from tests.factories import DepartmentFactory, PatientFactory, UserFactory
+
+factory.random.reseed_random("hcrm-tests")
+
+
+@pytest.fixture
+def internal_medicine(db):
+    return DepartmentFactory(code="NK", name="内科", name_en="Internal medicine")
+
+
+@pytest.fixture
+def acupuncture(db):
+    return DepartmentFactory(code="ZJ", name="针灸科", name_en="Acupuncture")
+
+
+@pytest.fixture
+def staff(db, internal_medicine, acupuncture):
+    """One user per role, all in internal medicine, plus a doctor of acupuncture (the "other department")."""
+    users = {
+        role: UserFactory(username=role, roles=[role], departments=[internal_medicine])
+        for role in Role.values
+    }
+    users["other_doctor"] = UserFactory(username="other_doctor", roles=[Role.DOCTOR], departments=[acupuncture])
+    return users
+
+
+@pytest.fixture
+def patient(db, internal_medicine):
+    """A patient of internal medicine."""
+    return PatientFactory(name="张三", departments=[internal_medicine])
+
+
+@pytest.fixture
+def api():
+    """An API client; `api.as_user(user)` signs it in with a bearer token."""
+
+    class Client(APIClient):
+        def as_user(self, user):
+            from rest_framework.authtoken.models import Token
+
+            token, _ = Token.objects.get_or_create(user=user)
+            self.credentials(HTTP_AUTHORIZATION=f"Bearer {token.key}")
+            return self
+
+    return Client()
