@@ -11,3 +11,6 @@ class Statistics(models.Model):
         managed = False
         default_permissions = ()
         permissions = [("view_statistics", _("Can see aggregate statistics"))]
+
+    def __str__(self) -> str:
+        return str(self._meta.verbose_name)

@@ -16,8 +16,9 @@ from rest_framework.views import APIView
 
 from hcrm import services
 from hcrm.models import AuditEntry, Department, IntegrationKey, User
-from hcrm.selectors import audit_entries_visible_to
 from hcrm.roles import INTEGRATION_SCOPES, Role
+from hcrm.selectors import audit_entries_visible_to
+from hcrm.views import lockout_response
 
 
 class TokenRequestSerializer(serializers.Serializer):
@@ -42,9 +43,8 @@ class TokenView(APIView):
         serializer.is_valid(raise_exception=True)
         user = authenticate(request=request, **serializer.validated_data)
         if getattr(request, "axes_locked_out", False):
-            raise AuthenticationFailed(
-                _("Too many failed sign-ins: this account is locked for a while."), code="locked_out"
-            )
+            # Axes marks the DRF request, which its middleware never sees: answer as the console does.
+            return lockout_response(request)
         if user is None:
             raise AuthenticationFailed(_("Wrong username or password."), code="invalid_credentials")
         token, _created = Token.objects.get_or_create(user=user)
@@ -57,6 +57,10 @@ class TokenView(APIView):
         if isinstance(auth, Token):
             auth.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def get_authenticate_header(self, request):
+        # Without an authenticator DRF would turn a wrong password into a 403.
+        return "Bearer"
 
     def get_authenticators(self):
         if self.request is not None and self.request.method == "DELETE":
@@ -241,8 +245,8 @@ class IntegrationKeySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = IntegrationKey
-        fields = ["id", "prefix", "name", "scopes", "source_system", "revoked", "expiry_date", "created"]
-        read_only_fields = ["id", "prefix", "revoked", "created"]
+        fields = ["prefix", "name", "scopes", "source_system", "revoked", "expiry_date", "created"]
+        read_only_fields = ["prefix", "revoked", "created"]
 
 
 class IntegrationKeyViewSet(
@@ -252,6 +256,8 @@ class IntegrationKeyViewSet(
 
     queryset = IntegrationKey.objects.order_by("-created")
     serializer_class = IntegrationKeySerializer
+    # Keys are addressed by their public prefix; the id embeds the key's hash and stays inside.
+    lookup_field = "prefix"
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)

@@ -33,6 +33,14 @@ class AuditContextMiddleware(AuditlogMiddleware):
         data["client"] = "api" if request.path.startswith("/api/") else "console"
         return data
 
+    def __call__(self, request):
+        try:
+            return super().__call__(request)
+        finally:
+            # django-auditlog leaves the context set; a later write in this thread
+            # outside a request must not be attributed to this request's user.
+            auditlog_value.set({})
+
 
 def audit_context_update(*, actor=None, client: str | None = None) -> None:
     """Point the current request's audit context at an actor authenticated after the middleware ran."""

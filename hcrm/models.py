@@ -121,6 +121,9 @@ class StaffDepartment(models.Model):
         verbose_name_plural = _("department memberships")
         constraints = [models.UniqueConstraint(fields=["user", "department"], name="staff_department_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.department}"
+
 
 class AuditEntryManager(LogEntryManager):
     def log_create(self, instance, force_log: bool = False, **kwargs):
@@ -133,6 +136,14 @@ class AuditEntryManager(LogEntryManager):
         if action in _EVENT_BY_ACTION:
             kwargs.setdefault("event", _EVENT_BY_ACTION[action])
         return super().log_create(instance, force_log=force_log, **kwargs)
+
+    def log_m2m_changes(self, changed_queryset, instance, operation, field_name, **kwargs):
+        # Many-to-many changes (a patient's tags) bypass log_create; file them under the patient too.
+        patient_uuid = getattr(instance, "audit_patient_uuid", None)
+        if patient_uuid is not None:
+            kwargs.setdefault("patient_uuid", patient_uuid)
+        kwargs.setdefault("event", _EVENT_BY_ACTION[AbstractLogEntry.Action.UPDATE])
+        return super().log_m2m_changes(changed_queryset, instance, operation, field_name, **kwargs)
 
 
 _EVENT_BY_ACTION = {
@@ -202,3 +213,6 @@ class Counter(models.Model):
     class Meta:
         verbose_name = _("counter")
         verbose_name_plural = _("counters")
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}"

@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, permissions
-from rest_framework.exceptions import ErrorDetail
 from rest_framework.authentication import BaseAuthentication, TokenAuthentication, get_authorization_header
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
@@ -29,9 +29,12 @@ class BearerTokenAuthentication(TokenAuthentication):
     def authenticate(self, request):
         header = get_authorization_header(request).split()
         if header and header[0].lower() == b"token":
-            header[0] = b"Bearer"
-            request.META["HTTP_AUTHORIZATION"] = b" ".join(header).decode("latin-1")
-        result = super().authenticate(request)
+            # DRF reads the cached `request.headers`, so rewriting META would not be seen: check it here.
+            if len(header) != 2:
+                raise exceptions.AuthenticationFailed(_("Invalid token header."))
+            result = self.authenticate_credentials(header[1].decode("latin-1"))
+        else:
+            result = super().authenticate(request)
         if result is not None:
             audit_context_update(actor=result[0], client="api")
         return result
@@ -142,8 +145,11 @@ def _flatten(detail: Any, path: str | None = None) -> list[dict[str, Any]]:
     if isinstance(detail, dict):
         errors = []
         for key, value in detail.items():
-            field = None if key in ("non_field_errors", "__all__") else key
-            errors += _flatten(value, f"{path}.{field}" if path and field else (field or path))
+            if key in ("non_field_errors", "__all__"):
+                errors += _flatten(value, path)
+            else:
+                # Keys may be list indexes (ListField errors): 0 is a field path too.
+                errors += _flatten(value, f"{path}.{key}" if path else str(key))
         return errors
     if isinstance(detail, list):
         errors = []

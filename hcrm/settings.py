@@ -25,7 +25,7 @@ SECRET_KEY = env.str("SECRET_KEY", default=None)
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY: this setting is required when DEBUG is off.")
-    SECRET_KEY = "insecure-development-key-only-used-with-debug"
+    SECRET_KEY = "insecure-development-key-only-used-with-debug"  # noqa: S105 (DEBUG only)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

@@ -15,3 +15,6 @@ class IntegrationPermissions(models.Model):
             ("read_fhir", _("Can read FHIR resources")),
             ("write_fhir", _("Can write FHIR resources")),
         ]
+
+    def __str__(self) -> str:
+        return str(self._meta.verbose_name)

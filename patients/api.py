@@ -12,6 +12,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 
 from hcrm.audit import Event, audit_read
@@ -27,7 +28,7 @@ from patients.models import (
     PatientDepartment,
     Procedure,
 )
-from patients.selectors import SearchKind, patient_visible, patients_matching, patients_visible_to
+from patients.selectors import SearchKind, patients_matching, patients_visible_to
 from patients.serializers import (
     AllergySerializer,
     ClinicalHistorySerializer,
@@ -96,6 +97,13 @@ class PatientFilter(django_filters.FilterSet):
         return queryset.filter(Exists(diagnoses))
 
 
+class FileFormatNegotiation(DefaultContentNegotiation):
+    """On the export `?format=` names the file (csv or xlsx); DRF would look for a renderer of that name and 404."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class PatientViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -110,6 +118,8 @@ class PatientViewSet(
     lookup_field = "uuid"
     lookup_url_kwarg = "id"
     filterset_class = PatientFilter
+    # PATCH only: a PUT that left out a field would have to erase it, which nobody wants of a patient.
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     ordering_fields = ["updated_at", "name", "mrn", "birth_date"]
     required_permissions = {
         "list": ["patients.view_patient"],
@@ -182,11 +192,10 @@ class PatientViewSet(
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _detail(self, patient: Patient) -> dict:
-        patient = (
-            self.get_queryset()
-            .prefetch_related("identifiers", "contact_persons", "consents", "departments")
-            .get(pk=patient.pk)
-        )
+        # Not the visible queryset: a patient just registered for another department is outside it.
+        patient = Patient.objects.prefetch_related(
+            "tags", "identifiers", "contact_persons", "consents", "departments"
+        ).get(pk=patient.pk)
         return PatientDetailSerializer(patient, context=self.get_serializer_context()).data
 
     @extend_schema(request=RevealSerializer, responses=PatientDetailSerializer)
@@ -218,7 +227,7 @@ class PatientViewSet(
         parameters=[OpenApiParameter("format", OpenApiTypes.STR, enum=["csv", "xlsx"])],
         responses={(200, "text/csv"): OpenApiTypes.BINARY},
     )
-    @action(detail=False, methods=["get"], url_path="export")
+    @action(detail=False, methods=["get"], url_path="export", content_negotiation_class=FileFormatNegotiation)
     def export(self, request):
         """The filtered list as CSV or XLSX, masked as the caller's role requires."""
         file_format = request.query_params.get("format", "csv")
@@ -271,14 +280,16 @@ class RecordViewSet(viewsets.ModelViewSet):
         audit_read(event=Event.VIEW, instance=record)
         return Response(self.get_serializer(record).data)
 
-    def _check_patient(self, patient: Patient) -> None:
-        if not patient_visible(self.request.user, patient):
-            raise ValidationError({"patient": [_("No such patient among those you may see.")]})
+    def get_serializer(self, *args, **kwargs):
+        serializer = super().get_serializer(*args, **kwargs)
+        if self.action in ("create", "update", "partial_update"):
+            # A patient the caller may not see gets the same answer as one that does not exist.
+            serializer.fields["patient"].queryset = patients_visible_to(self.request.user)
+        return serializer
 
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
         patient = data.pop("patient")
-        self._check_patient(patient)
         serializer.instance = services.record_create(
             actor=self.request.user, model=self.queryset.model, patient=patient, data=data
         )

@@ -7,12 +7,64 @@ from django.utils.translation import gettext_lazy as _
 from hcrm.models import Department
 from patients.models import Channel, ConsentPurpose, Patient, Sex, Tag
 
-ETHNIC_GROUPS = (
-    "汉族 蒙古族 回族 藏族 维吾尔族 苗族 彝族 壮族 布依族 朝鲜族 满族 侗族 瑶族 白族 土家族 哈尼族 哈萨克族 傣族 黎族 傈僳族 "
-    "佤族 畲族 高山族 拉祜族 水族 东乡族 纳西族 景颇族 柯尔克孜族 土族 达斡尔族 仫佬族 羌族 布朗族 撒拉族 毛南族 仡佬族 "
-    "锡伯族 阿昌族 普米族 塔吉克族 怒族 乌孜别克族 俄罗斯族 鄂温克族 德昂族 保安族 裕固族 京族 塔塔尔族 独龙族 鄂伦春族 "
-    "赫哲族 门巴族 珞巴族 基诺族"
-).split()
+ETHNIC_GROUPS = [
+    "汉族",
+    "蒙古族",
+    "回族",
+    "藏族",
+    "维吾尔族",
+    "苗族",
+    "彝族",
+    "壮族",
+    "布依族",
+    "朝鲜族",
+    "满族",
+    "侗族",
+    "瑶族",
+    "白族",
+    "土家族",
+    "哈尼族",
+    "哈萨克族",
+    "傣族",
+    "黎族",
+    "傈僳族",
+    "佤族",
+    "畲族",
+    "高山族",
+    "拉祜族",
+    "水族",
+    "东乡族",
+    "纳西族",
+    "景颇族",
+    "柯尔克孜族",
+    "土族",
+    "达斡尔族",
+    "仫佬族",
+    "羌族",
+    "布朗族",
+    "撒拉族",
+    "毛南族",
+    "仡佬族",
+    "锡伯族",
+    "阿昌族",
+    "普米族",
+    "塔吉克族",
+    "怒族",
+    "乌孜别克族",
+    "俄罗斯族",
+    "鄂温克族",
+    "德昂族",
+    "保安族",
+    "裕固族",
+    "京族",
+    "塔塔尔族",
+    "独龙族",
+    "鄂伦春族",
+    "赫哲族",
+    "门巴族",
+    "珞巴族",
+    "基诺族",
+]
 
 
 class PatientSearchForm(forms.Form):
@@ -54,10 +106,29 @@ class PatientForm(forms.ModelForm):
     class Meta:
         model = Patient
         fields = [
-            "name", "sex", "birth_date", "national_id", "mobile", "phone", "email", "province", "city",
-            "district", "address_detail", "postal_code", "employer", "occupation", "income_band",
-            "marital_status", "ethnicity", "family_notes", "source", "preferred_language", "tags",
-            "is_deceased", "deceased_date",
+            "name",
+            "sex",
+            "birth_date",
+            "national_id",
+            "mobile",
+            "phone",
+            "email",
+            "province",
+            "city",
+            "district",
+            "address_detail",
+            "postal_code",
+            "employer",
+            "occupation",
+            "income_band",
+            "marital_status",
+            "ethnicity",
+            "family_notes",
+            "source",
+            "preferred_language",
+            "tags",
+            "is_deceased",
+            "deceased_date",
         ]
         widgets = {
             "birth_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
@@ -77,6 +148,26 @@ class PatientForm(forms.ModelForm):
         if not can_edit_sensitive:
             for field in Patient.SENSITIVE_FIELDS:
                 self.fields.pop(field, None)
+
+    SECTIONS = (
+        (_("Identity"), ("name", "sex", "birth_date", "national_id")),
+        (_("Contact"), ("mobile", "phone", "email", "preferred_language")),
+        (_("Address"), ("province", "city", "district", "address_detail", "postal_code")),
+        (
+            _("Work and family"),
+            ("employer", "occupation", "income_band", "marital_status", "ethnicity", "family_notes"),
+        ),
+        (_("Registration"), ("source", "departments", "tags")),
+        (_("Status"), ("is_deceased", "deceased_date")),
+    )
+
+    def sections(self):
+        """The form's fields grouped for display; fields hidden from the user's role are skipped."""
+        return [
+            (title, [self[name] for name in names if name in self.fields])
+            for title, names in self.SECTIONS
+            if any(name in self.fields for name in names)
+        ]
 
     def _post_clean(self):
         # Model validation runs in the service, which knows about national IDs and phones.

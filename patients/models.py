@@ -264,6 +264,9 @@ class PatientDepartment(models.Model):
     def audit_patient_uuid(self):
         return self.patient.uuid if self.patient_id else None
 
+    def __str__(self) -> str:
+        return f"{self.patient_id} @ {self.department_id}"
+
     class Meta:
         verbose_name = _("patient department")
         verbose_name_plural = _("patient departments")

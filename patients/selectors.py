@@ -89,14 +89,19 @@ def search_kind(query: str) -> str:
     if LATIN.match(query):
         return SearchKind.PINYIN
     digits = re.sub(r"[\s\-()]", "", query)
-    if re.fullmatch(r"(\+\d{7,15}|1[3-9]\d{9}|0\d{9,11})", digits):
+    if re.fullmatch(r"(\+\d{7,15}|(0086|86)?1[3-9]\d{9}|0\d{9,11})", digits):
         return SearchKind.PHONE
     return SearchKind.MRN
 
 
 def patients_matching(patients: QuerySet[Patient], query: str, kind: str | None = None) -> QuerySet[Patient]:
-    """Narrow `patients` to those matching `query`; every branch is an indexed lookup."""
+    """Narrow `patients` to those matching `query`; every branch is an indexed lookup.
+
+    Without an explicit `kind`, a number is looked up as a phone, an MRN and an
+    identifier at once: an 11-digit visit card can look like a mobile number.
+    """
     query = query.strip()
+    typed = kind is None
     kind = kind or search_kind(query)
     if kind == SearchKind.NATIONAL_ID:
         return patients.filter(national_id=normalize_national_id(query))
@@ -111,16 +116,18 @@ def patients_matching(patients: QuerySet[Patient], query: str, kind: str | None 
             | Q(name_pinyin_initials__startswith=key)
             | Q(name_pinyin_consonants__startswith=key)
         ).order_by("name_pinyin", "id")
-    if kind == SearchKind.PHONE:
-        phone = phone_search_key(query)
-        if phone is None:
-            return patients.none()
-        return patients.filter(Q(mobile=phone) | Q(phone=phone))
-    if kind in (SearchKind.MRN, SearchKind.IDENTIFIER):
-        # The identifier lookup runs first so the patient query is two indexed
-        # lookups combined by primary key, not an OR across a join.
-        holder_ids = list(PatientIdentifier.objects.filter(value=query).values_list("patient_id", flat=True)[:50])
-        return patients.filter(Q(mrn__in={query, query.upper()}) | Q(pk__in=holder_ids))
+    if kind in (SearchKind.PHONE, SearchKind.MRN, SearchKind.IDENTIFIER):
+        conditions = Q(pk__in=[])
+        if kind == SearchKind.PHONE or typed:
+            phone = phone_search_key(query)
+            if phone is not None:
+                conditions |= Q(mobile=phone) | Q(phone=phone)
+        if kind != SearchKind.PHONE or typed:
+            # The identifier lookup runs first so the patient query is indexed
+            # lookups combined by primary key, not an OR across a join.
+            holder_ids = list(PatientIdentifier.objects.filter(value=query).values_list("patient_id", flat=True)[:50])
+            conditions |= Q(mrn__in={query, query.upper()}) | Q(pk__in=holder_ids)
+        return patients.filter(conditions)
     return patients.none()
 
 

@@ -17,6 +17,7 @@ from hcrm.models import Department
 from hcrm.services import counter_next
 from patients.models import BreakGlassGrant, Consent, Encounter, Patient, PatientDepartment, Tag
 from patients.pinyin import name_search_keys
+from patients.selectors import can_view_sensitive
 from patients.validators import (
     national_id_birth_date,
     national_id_sex,
@@ -92,10 +93,6 @@ def _normalize_and_validate(patient: Patient, *, changed: Iterable[str]) -> None
                 patient.birth_date = national_id_birth_date(patient.national_id)
             if patient.sex in ("", "unknown"):
                 patient.sex = national_id_sex(patient.national_id)
-            for field, error in validate_national_id_matches(
-                patient.national_id, birth_date=patient.birth_date, sex=patient.sex
-            ).items():
-                add(field, error)
     for field, normalize in (("mobile", normalize_mobile), ("phone", normalize_phone)):
         if field in changed and getattr(patient, field):
             try:
@@ -116,6 +113,18 @@ def _normalize_and_validate(patient: Patient, *, changed: Iterable[str]) -> None
                 validate_not_future(value)
             except ValidationError as error:
                 add(field, error)
+    if changed & {"national_id", "birth_date", "sex"} and "national_id" not in errors and patient.national_id:
+        # Also when only the birth date or sex changes: they must keep agreeing with the stored ID.
+        try:
+            validate_national_id(patient.national_id)
+        except ValidationError:
+            pass  # an ID imported before validation existed is not this change's fault
+        else:
+            for field, error in validate_national_id_matches(
+                patient.national_id, birth_date=patient.birth_date, sex=patient.sex
+            ).items():
+                if field not in errors:
+                    add(field, error)
     if patient.deceased_date and not patient.is_deceased:
         patient.is_deceased = True
     if patient.deceased_date and patient.birth_date and patient.deceased_date < patient.birth_date:
@@ -187,6 +196,16 @@ def patient_update(*, actor, patient: Patient, data: dict[str, Any]) -> Patient:
     changed = _apply_fields(patient, data)
     if not changed:
         return patient
+    hidden = [field for field in changed if field in Patient.SENSITIVE_FIELDS]
+    if hidden and not can_view_sensitive(actor, patient):
+        raise ValidationError(
+            {
+                field: ValidationError(
+                    _("This field is masked for you; reveal the record before changing it."), code="masked"
+                )
+                for field in hidden
+            }
+        )
     patient._indexed_name = Patient.objects.values_list("name", flat=True).get(pk=patient.pk)
     _normalize_and_validate(patient, changed=changed)
     try:
@@ -204,7 +223,8 @@ def patient_tags_set(*, actor, patient: Patient, tags: Iterable[Tag]) -> None:
 
 def patient_delete(*, actor, patient: Patient) -> None:
     """Delete a patient registered in error; a patient with a clinical record must be merged instead."""
-    if patient.encounters.exists() or patient.diagnoses.exists() or patient.merged_from.exists():
+    clinical = ("encounters", "diagnoses", "procedures", "lab_results", "medication_orders", "allergies", "histories")
+    if any(getattr(patient, related).exists() for related in clinical) or patient.merged_from.exists():
         raise ValidationError(
             _(
                 "This patient has a clinical record and cannot be deleted; merge the record into the right patient instead."
@@ -217,10 +237,16 @@ def patient_delete(*, actor, patient: Patient) -> None:
 def _integrity_error(error: IntegrityError) -> ValidationError:
     message = str(error)
     if "national_id" in message:
-        return ValidationError({"national_id": _("Another patient already has this national ID number.")})
+        return ValidationError(
+            {
+                "national_id": ValidationError(
+                    _("Another patient already has this national ID number."), code="duplicate"
+                )
+            }
+        )
     if "mrn" in message:
-        return ValidationError({"mrn": _("Another patient already has this MRN.")})
-    return ValidationError(_("The record conflicts with an existing one."))
+        return ValidationError({"mrn": ValidationError(_("Another patient already has this MRN."), code="duplicate")})
+    return ValidationError(_("The record conflicts with an existing one."), code="duplicate")
 
 
 def patient_reveal(*, actor, patient: Patient, reason: str) -> BreakGlassGrant:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db.models import Sum
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from patients.models import (
@@ -79,9 +80,11 @@ def _encounters(patient: Patient, user, limit: int) -> list[TimelineEntry]:
     for encounter in encounters:
         parts = [str(encounter.department.display_name) if encounter.department else "", encounter.doctor_display]
         if encounter.ended_at:
-            parts.append(_("until %(date)s") % {"date": encounter.ended_at.date().isoformat()})
+            # The hospital's calendar day, not UTC's.
+            parts.append(_("until %(date)s") % {"date": timezone.localdate(encounter.ended_at).isoformat()})
         if encounter.pk in totals:
-            parts.append(_("charges ¥%(amount)s") % {"amount": totals[encounter.pk]})
+            # Two decimals on every database (SQLite's SUM drops trailing zeros).
+            parts.append(_("charges ¥%(amount)s") % {"amount": f"{totals[encounter.pk]:.2f}"})
         entries.append(
             TimelineEntry(
                 at=encounter.started_at,

@@ -90,6 +90,10 @@ def phone_search_key(value: str) -> str | None:
     digits = re.sub(r"[\s\-()]", "", value or "")
     if not re.fullmatch(r"\+?\d{7,15}", digits):
         return None
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    elif re.fullmatch(r"861[3-9]\d{9}", digits):
+        digits = "+" + digits
     try:
         return normalize_phone(digits)
     except ValidationError:

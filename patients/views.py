@@ -120,9 +120,8 @@ def patient_detail(request: HttpRequest, uuid) -> HttpResponse:
     patient, refusal = _patient_or_outside(request, uuid)
     if refusal:
         return refusal
-    patient = (
-        Patient.objects.prefetch_related("identifiers", "contact_persons", "consents", "tags", "departments")
-        .get(pk=patient.pk)
+    patient = Patient.objects.prefetch_related("identifiers", "contact_persons", "consents", "tags", "departments").get(
+        pk=patient.pk
     )
     audit_read(event=Event.VIEW, instance=patient)
     view = patient_view(request.user, patient)
@@ -154,7 +153,9 @@ def patient_create(request: HttpRequest) -> HttpResponse:
         except ValidationError as error:
             form.add_service_errors(error)
         else:
-            messages.success(request, _("Patient %(name)s registered as %(mrn)s.") % {"name": patient.name, "mrn": patient.mrn})
+            messages.success(
+                request, _("Patient %(name)s registered as %(mrn)s.") % {"name": patient.name, "mrn": patient.mrn}
+            )
             return redirect("patients:detail", uuid=patient.uuid)
     return render(request, "patients/form.html", {"form": form, "ethnic_groups": ETHNIC_GROUPS, "is_new": True})
 
@@ -181,8 +182,13 @@ def patient_edit(request: HttpRequest, uuid) -> HttpResponse:
     return render(
         request,
         "patients/form.html",
-        {"form": form, "patient": patient_view(request.user, patient), "ethnic_groups": ETHNIC_GROUPS, "is_new": False,
-         "sensitive_hidden": not sensitive},
+        {
+            "form": form,
+            "patient": patient_view(request.user, patient),
+            "ethnic_groups": ETHNIC_GROUPS,
+            "is_new": False,
+            "sensitive_hidden": not sensitive,
+        },
     )
 
 
@@ -196,7 +202,12 @@ def patient_reveal(request: HttpRequest, uuid) -> HttpResponse:
         services.patient_reveal(actor=request.user, patient=patient, reason=form.cleaned_data["reason"])
         messages.warning(request, _("Access granted and recorded with your reason."))
         return redirect("patients:detail", uuid=patient.uuid)
-    return render(request, "patients/reveal.html", {"form": form, "patient_uuid": patient.uuid}, status=400 if form.errors else 200)
+    return render(
+        request,
+        "patients/reveal.html",
+        {"form": form, "patient_uuid": patient.uuid},
+        status=400 if form.errors else 200,
+    )
 
 
 @login_required
@@ -227,6 +238,9 @@ def patient_access_history(request: HttpRequest, uuid) -> HttpResponse:
     if not request.user.has_perm("hcrm.view_auditentry"):
         raise PermissionDenied
     patient = get_object_or_404(Patient, uuid=uuid)
+    audit_read(event=Event.VIEW, instance=patient, details={"part": "access history"})
     entries = AuditEntry.objects.filter(patient_uuid=patient.uuid).select_related("actor", "content_type")
     page = Paginator(entries.order_by("-timestamp", "-id"), 50).get_page(request.GET.get("page"))
-    return render(request, "patients/access_history.html", {"patient": patient_view(request.user, patient), "page": page})
+    return render(
+        request, "patients/access_history.html", {"patient": patient_view(request.user, patient), "page": page}
+    )

@@ -25,10 +25,7 @@ def acupuncture(db):
 @pytest.fixture
 def staff(db, internal_medicine, acupuncture):
     """One user per role, all in internal medicine, plus a doctor of acupuncture (the "other department")."""
-    users = {
-        role: UserFactory(username=role, roles=[role], departments=[internal_medicine])
-        for role in Role.values
-    }
+    users = {role: UserFactory(username=role, roles=[role], departments=[internal_medicine]) for role in Role.values}
     users["other_doctor"] = UserFactory(username="other_doctor", roles=[Role.DOCTOR], departments=[acupuncture])
     return users
 
@@ -52,3 +49,13 @@ def api():
             return self
 
     return Client()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_audit_context():
+    """django-auditlog keeps the last request's context in a context variable; each test starts without one."""
+    from auditlog.context import auditlog_value
+
+    token = auditlog_value.set({})
+    yield
+    auditlog_value.reset(token)

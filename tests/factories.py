@@ -11,6 +11,8 @@ from django.utils import timezone
 from hcrm.models import Department, StaffDepartment, User
 from patients.models import (
     Allergy,
+    ClinicalHistory,
+    ContactPerson,
     Diagnosis,
     Encounter,
     LabResult,
@@ -19,6 +21,7 @@ from patients.models import (
     PatientDepartment,
     PatientIdentifier,
     Procedure,
+    Tag,
 )
 from patients.pinyin import name_search_keys
 from patients.validators import national_id_check_digit
@@ -70,7 +73,9 @@ class PatientFactory(factory.django.DjangoModelFactory):
         skip_postgeneration_save = True
 
     mrn = factory.Sequence(lambda n: f"T{n:08d}")
-    name = factory.Sequence(lambda n: SURNAMES[n % len(SURNAMES)] + GIVEN[(n * 7) % len(GIVEN)] + GIVEN[(n * 3) % len(GIVEN)])
+    name = factory.Sequence(
+        lambda n: SURNAMES[n % len(SURNAMES)] + GIVEN[(n * 7) % len(GIVEN)] + GIVEN[(n * 3) % len(GIVEN)]
+    )
     sex = factory.Sequence(lambda n: "male" if n % 2 else "female")
     birth_date = factory.Sequence(lambda n: dt.date(1950 + n % 60, 1 + n % 12, 1 + n % 28))
     national_id = factory.LazyAttributeSequence(
@@ -175,7 +180,9 @@ class MedicationOrderFactory(factory.django.DjangoModelFactory):
     patient = factory.SubFactory(PatientFactory)
     kind = "decoction"
     name = "天麻钩藤饮"
-    herbs = factory.LazyFunction(lambda: [{"name": "天麻", "dose": 9, "unit": "g"}, {"name": "钩藤", "dose": 12, "unit": "g", "note": "后下"}])
+    herbs = factory.LazyFunction(
+        lambda: [{"name": "天麻", "dose": 9, "unit": "g"}, {"name": "钩藤", "dose": 12, "unit": "g", "note": "后下"}]
+    )
     decoction_instructions = "每日1剂，水煎400ml，分早晚两次温服"
     days = 7
     ordered_at = factory.Sequence(lambda n: _past(3 + n))
@@ -190,3 +197,32 @@ class AllergyFactory(factory.django.DjangoModelFactory):
     reaction = "皮疹"
     severity = "moderate"
     recorded_at = factory.Sequence(lambda n: _past(100 + n))
+
+
+class ClinicalHistoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ClinicalHistory
+
+    patient = factory.SubFactory(PatientFactory)
+    kind = "past"
+    content = "高血压病史10年"
+    recorded_at = factory.Sequence(lambda n: _past(200 + n))
+
+
+class ContactPersonFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ContactPerson
+
+    patient = factory.SubFactory(PatientFactory)
+    name = "李四"
+    relationship = "spouse"
+    phone = "+8613700001111"
+    is_emergency_contact = True
+
+
+class TagFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tag
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"标签{n}")

@@ -1,0 +1,92 @@
+"""`make bench`: performance figures on PostgreSQL, written to docs/benchmarks.md.
+
+    python -m bench.run [--patients 1000000] [--reuse]
+
+Creates (or, with --reuse, keeps) the database named by BENCH_DATABASE_URL,
+seeds the demo hospital, then measures every section in one run so that the
+ratios it reports compare like with like on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/hcrm_bench"
+
+
+def _prepare_environment(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("SECRET_KEY", "benchmark-only-not-a-secret")
+    os.environ["DEBUG"] = "false"
+    os.environ.setdefault("STATIC_MANIFEST", "false")
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hcrm.settings")
+
+
+def _recreate_database(url: str) -> None:
+    import psycopg2
+
+    parts = urlparse(url)
+    name = parts.path.lstrip("/")
+    admin = psycopg2.connect(
+        host=parts.hostname,
+        port=parts.port or 5432,
+        user=parts.username or "postgres",
+        password=parts.password or None,
+        dbname="postgres",
+    )
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=1_000_000)
+    parser.add_argument("--reuse", action="store_true", help="keep an already seeded database")
+    parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args()
+
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    if not url.startswith("postgres"):
+        print("make bench measures PostgreSQL: set BENCH_DATABASE_URL=postgres://…", file=sys.stderr)
+        return 2
+    _prepare_environment(url)
+    if not args.reuse:
+        _recreate_database(url)
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from bench import foundation
+    from bench.harness import Report
+
+    command = "make bench" + (f" BENCH_ARGS='--patients {args.patients}'" if args.patients != 1_000_000 else "")
+    report = Report(title="HCRM benchmarks", command=command)
+
+    started = time.perf_counter()
+    call_command("migrate", "--noinput", verbosity=0)
+    migrate_seconds = time.perf_counter() - started
+    foundation.seed(report, patients=args.patients, migrate_seconds=migrate_seconds)
+    foundation.search(report)
+    foundation.patient_page(report)
+    foundation.api_list(report)
+
+    report.write(Path(args.output))
+    print(f"\nwritten to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
