@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import factory.random
 import pytest
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from hcrm.roles import Role
 from tests.factories import DepartmentFactory, PatientFactory, UserFactory
 
 factory.random.reseed_random("hcrm-tests")
+
+
+@pytest.fixture(autouse=True)
+def english_between_tests():
+    """A request in Chinese leaves Chinese active in this thread; each test starts in English."""
+    translation.activate("en")
+    yield
+    translation.activate("en")
 
 
 @pytest.fixture
