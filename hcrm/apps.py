@@ -8,7 +8,7 @@ class HcrmConfig(AppConfig):
     verbose_name = _("Platform")
 
     def ready(self) -> None:
-        from hcrm import checks, signals  # noqa: F401  (registers checks and login audit)
+        from hcrm import checks, schema, signals  # noqa: F401  (registers checks, API schema extensions, login audit)
         from hcrm.roles import roles_sync
 
         post_migrate.connect(roles_sync, dispatch_uid="hcrm.roles_sync")
