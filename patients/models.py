@@ -187,6 +187,7 @@ class Patient(BaseModel):
             models.Index(fields=["phone"], name="patient_phone"),
             models.Index(fields=["national_id"], name="patient_national_id"),
             models.Index(fields=["name", "birth_date"], name="patient_name_birth"),
+            models.Index(fields=["updated_at"], name="patient_updated"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -256,8 +257,9 @@ class ExternalRecord(PatientRecord):
 class PatientDepartment(models.Model):
     """A patient is cared for by a department: staff scoped to it may see the patient."""
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="department_links")
-    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="patient_links")
+    # Both columns are covered by the unique constraint and the reverse index below.
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="department_links", db_index=False)
+    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="patient_links", db_index=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     @property
@@ -430,7 +432,13 @@ class Encounter(ExternalRecord):
 
     Status = EncounterStatus
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="encounters")
+    patient = models.ForeignKey(
+        # indexed by the (patient, time) index below
+        Patient,
+        on_delete=models.CASCADE,
+        related_name="encounters",
+        db_index=False,
+    )
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.FINISHED)
     encounter_number = models.CharField(_("visit or admission number"), max_length=40, blank=True)
@@ -441,6 +449,7 @@ class Encounter(ExternalRecord):
         blank=True,
         related_name="encounters",
         verbose_name=_("department"),
+        db_index=False,  # covered by encounter_department_time
     )
     doctor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -498,7 +507,13 @@ class ChargeCategory(models.TextChoices):
 class Charge(ExternalRecord):
     Category = ChargeCategory
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="charges")
+    patient = models.ForeignKey(
+        # indexed by the (patient, time) index below
+        Patient,
+        on_delete=models.CASCADE,
+        related_name="charges",
+        db_index=False,
+    )
     encounter = models.ForeignKey(Encounter, on_delete=models.CASCADE, related_name="charges")
     category = models.CharField(_("category"), max_length=20, choices=Category.choices)
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
@@ -522,7 +537,13 @@ class CodeSystem(models.TextChoices):
 
 
 class Diagnosis(ExternalRecord):
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="diagnoses")
+    patient = models.ForeignKey(
+        # indexed by the (patient, time) index below
+        Patient,
+        on_delete=models.CASCADE,
+        related_name="diagnoses",
+        db_index=False,
+    )
     encounter = models.ForeignKey(
         Encounter,
         on_delete=models.CASCADE,
@@ -574,7 +595,13 @@ class ProcedureSystem(models.TextChoices):
 class Procedure(ExternalRecord):
     System = ProcedureSystem
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="procedures")
+    patient = models.ForeignKey(
+        # indexed by the (patient, time) index below
+        Patient,
+        on_delete=models.CASCADE,
+        related_name="procedures",
+        db_index=False,
+    )
     encounter = models.ForeignKey(
         Encounter,
         on_delete=models.CASCADE,
@@ -613,6 +640,11 @@ class Procedure(ExternalRecord):
         return self.name
 
 
+class LabCodeSystem(models.TextChoices):
+    LOINC = "loinc", _("LOINC")
+    LOCAL = "local", _("Local code")
+
+
 class LabFlag(models.TextChoices):
     NONE = "", _("Not flagged")
     NORMAL = "N", _("Normal")
@@ -626,7 +658,13 @@ class LabFlag(models.TextChoices):
 class LabResult(ExternalRecord):
     Flag = LabFlag
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="lab_results")
+    patient = models.ForeignKey(
+        # indexed by the (patient, time) index below
+        Patient,
+        on_delete=models.CASCADE,
+        related_name="lab_results",
+        db_index=False,
+    )
     encounter = models.ForeignKey(
         Encounter,
         on_delete=models.CASCADE,
@@ -636,7 +674,7 @@ class LabResult(ExternalRecord):
     )
     panel_code = models.CharField(_("panel code"), max_length=32, blank=True)
     panel_name = models.CharField(_("panel"), max_length=100, blank=True)
-    code_system = models.CharField(_("code system"), max_length=20, default="local")
+    code_system = models.CharField(_("code system"), max_length=20, choices=LabCodeSystem.choices, default="local")
     code = models.CharField(_("code"), max_length=32)
     name = models.CharField(_("test"), max_length=100)
     value = models.CharField(_("value"), max_length=200)
@@ -655,6 +693,7 @@ class LabResult(ExternalRecord):
         constraints = [
             *ExternalRecord.Meta.constraints,
             _choices_constraint("abnormal_flag", LabFlag, "lab_flag_valid"),
+            _choices_constraint("code_system", LabCodeSystem, "lab_code_system_valid"),
         ]
 
     @property
@@ -680,7 +719,13 @@ class MedicationOrder(ExternalRecord):
 
     Status = MedicationStatus
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="medication_orders")
+    patient = models.ForeignKey(
+        # indexed by the (patient, time) index below
+        Patient,
+        on_delete=models.CASCADE,
+        related_name="medication_orders",
+        db_index=False,
+    )
     encounter = models.ForeignKey(
         Encounter,
         on_delete=models.CASCADE,

@@ -33,30 +33,31 @@ _SURNAME_READINGS = {
 }
 _CONSONANT_PAIRS = ("zh", "ch", "sh")
 _NON_LETTERS = re.compile(r"[^a-z]")
+_RUNS = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[A-Za-z]+")
 
 
-@lru_cache(maxsize=20000)
-def _char_reading(char: str) -> str:
-    reading = lazy_pinyin(char, style=Style.NORMAL, errors="default")[0].lower()
-    return _NON_LETTERS.sub("", reading.replace("ü", "v"))
+@lru_cache(maxsize=200_000)
+def _readings(name: str) -> tuple[str, ...]:
+    """One reading per Chinese character; a Latin word counts as one token.
 
-
-_TOKENS = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[A-Za-z]+")
-
-
-def _readings(name: str) -> list[str]:
-    """One reading per Chinese character; a Latin word counts as one token."""
+    Chinese runs are read whole so pypinyin's phrase dictionary picks the
+    reading a character has in context (乐 in 快乐 is le, in 音乐 yue); a
+    surname gets its surname reading.
+    """
     readings: list[str] = []
-    for index, token in enumerate(_TOKENS.findall(name)):
-        if index == 0 and token in _SURNAME_READINGS:
-            readings.append(_SURNAME_READINGS[token])
-        elif len(token) == 1 and not token.isascii():
-            reading = _char_reading(token)
-            if reading:
-                readings.append(reading)
-        else:
-            readings.append(token.lower())
-    return readings
+    for index, run in enumerate(_RUNS.findall(name)):
+        if run.isascii():
+            readings.append(run.lower())
+            continue
+        run_readings = [_clean(reading) for reading in lazy_pinyin(run, style=Style.NORMAL)]
+        if index == 0 and run[0] in _SURNAME_READINGS:
+            run_readings[0] = _SURNAME_READINGS[run[0]]
+        readings.extend(reading for reading in run_readings if reading)
+    return tuple(readings)
+
+
+def _clean(reading: str) -> str:
+    return _NON_LETTERS.sub("", reading.lower().replace("ü", "v"))
 
 
 def _consonant(reading: str) -> str:
