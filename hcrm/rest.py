@@ -205,13 +205,16 @@ def exception_handler(exc, context):
 class Pagination(PageNumberPagination):
     """Page numbers with `page_size` up to 200; counts are exact up to `COUNT_LIMIT`.
 
-    Counting every row of a million-patient table on each page request costs
-    more than the page itself, and nobody pages that far.
+    Counting every match in a million-patient table costs a hundred times more
+    than the page itself, and a person reading "more than 1,000" narrows the
+    search rather than paging on. Pages stop at `MAX_OFFSET` rows; systems that
+    synchronise should page by `updated_since` instead.
     """
 
     page_size_query_param = "page_size"
     max_page_size = 200
-    COUNT_LIMIT = 10_000
+    COUNT_LIMIT = 1_000
+    MAX_OFFSET = 10_000
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
@@ -223,7 +226,7 @@ class Pagination(PageNumberPagination):
         if self.page_number < 1:
             raise exceptions.ValidationError({"page": [_("Pages start at 1.")]})
         offset = (self.page_number - 1) * page_size
-        if offset >= self.COUNT_LIMIT:
+        if offset >= self.MAX_OFFSET:
             raise exceptions.ValidationError(
                 {"page": [_("Narrow the search with filters to see results this far down.")]}
             )

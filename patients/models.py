@@ -156,7 +156,7 @@ class Patient(BaseModel):
     )
 
     class Meta:
-        ordering = ["-updated_at"]
+        ordering = ["-updated_at", "-id"]
         verbose_name = _("patient")
         verbose_name_plural = _("patients")
         permissions = [

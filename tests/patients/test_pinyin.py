@@ -84,11 +84,12 @@ def test_latin_names_are_found_by_word_and_initials():
 
 
 @pytest.mark.django_db
-def test_pinyin_results_are_ordered_by_pinyin():
+def test_pinyin_results_come_most_recently_updated_first():
     # given
     zhang_shan = PatientFactory(name="张山")
     zhang_san = PatientFactory(name="张三")
     zhao_si = PatientFactory(name="赵四")
+    zhang_shan.save()  # updated last
 
     # then
-    assert list(patients_matching(Patient.objects.all(), "zhs")) == [zhang_san, zhang_shan, zhao_si]
+    assert list(patients_matching(Patient.objects.all(), "zhs")) == [zhang_shan, zhao_si, zhang_san]

@@ -33,7 +33,8 @@ def others(internal_medicine):
 
 
 def _found(query: str) -> list[str]:
-    return list(patients_matching(Patient.objects.all(), query).values_list("name", flat=True))
+    """Names found, sorted (the order of results is tested in test_pinyin)."""
+    return sorted(patients_matching(Patient.objects.all(), query).values_list("name", flat=True))
 
 
 @pytest.mark.parametrize(
