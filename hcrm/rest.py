@@ -237,7 +237,8 @@ class Pagination(PageNumberPagination):
             self.count = len(self.page_rows)
             self.count_is_exact = True
         else:
-            self.count = queryset[: self.COUNT_LIMIT + 1].count()
+            # Unordered: the database may count matches by the cheapest index instead of the page's order.
+            self.count = queryset.order_by()[: self.COUNT_LIMIT + 1].count()
             self.count_is_exact = self.count <= self.COUNT_LIMIT
             self.count = min(self.count, self.COUNT_LIMIT)
         self.page_size_used = page_size
