@@ -1,6 +1,6 @@
 from django.urls import path
 
-from patients import views
+from patients.views import archive as views
 
 app_name = "patients"
 

@@ -1,0 +1,43 @@
+"""Reads of the patient archive that several callers share."""
+
+from patients.selectors.archive import (
+    CONSENT_DEFAULTS,
+    HAN,
+    LATIN,
+    MASKERS,
+    NATIONAL_ID,
+    PatientView,
+    SearchKind,
+    active_grant_patient_ids,
+    can_view_sensitive,
+    consent_granted,
+    consent_matrix,
+    contact_phone_masked,
+    patient_view,
+    patient_visible,
+    patients_matching,
+    patients_visible_to,
+    search_kind,
+    user_sees_all_patients,
+)
+
+__all__ = [
+    "user_sees_all_patients",
+    "active_grant_patient_ids",
+    "patients_visible_to",
+    "patient_visible",
+    "can_view_sensitive",
+    "SearchKind",
+    "search_kind",
+    "patients_matching",
+    "consent_granted",
+    "consent_matrix",
+    "PatientView",
+    "patient_view",
+    "contact_phone_masked",
+    "NATIONAL_ID",
+    "HAN",
+    "LATIN",
+    "CONSENT_DEFAULTS",
+    "MASKERS",
+]

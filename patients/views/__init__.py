@@ -1,0 +1,1 @@
+"""Console pages of the patients app, one module per concern."""
