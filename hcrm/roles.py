@@ -42,18 +42,32 @@ def _clinical(actions: tuple[str, ...], models_: tuple[str, ...] = _CLINICAL_MOD
 
 
 _PATIENT_EDIT = _crud("patients", "patient", ("view", "add", "change"))
+_CONTACTS = _crud("patients", "contactentry", ("view", "add"))
+_SEGMENTS_USE = ["patients.view_segment", "patients.add_segment", "patients.view_segment_members"]
+_MESSAGES_READ = ["patients.view_outboundmessage", "patients.view_messagetemplate"]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    Role.DOCTOR: _PATIENT_EDIT + _clinical(("view", "add", "change")),
+    Role.DOCTOR: _PATIENT_EDIT + _clinical(("view", "add", "change")) + _CONTACTS + _SEGMENTS_USE + _MESSAGES_READ,
     Role.NURSE: _PATIENT_EDIT
     + _clinical(("view",))
-    + _clinical(("add", "change"), ("allergy", "clinicalhistory", "labresult")),
+    + _clinical(("add", "change"), ("allergy", "clinicalhistory", "labresult"))
+    + _CONTACTS
+    + ["patients.view_segment", "patients.view_segment_members"]
+    + _MESSAGES_READ,
     Role.AGENT: _PATIENT_EDIT
     + ["patients.view_all_patients"]
-    + _clinical(("view",), ("encounter", "diagnosis", "allergy")),
+    + _clinical(("view",), ("encounter", "diagnosis", "allergy"))
+    + _CONTACTS
+    + _SEGMENTS_USE
+    + _MESSAGES_READ
+    + ["patients.add_outboundmessage"],
     Role.DEPARTMENT_HEAD: _PATIENT_EDIT
     + _clinical(("view", "add", "change", "delete"))
-    + ["hcrm.view_department_audit", "hcrm.view_user"],
+    + ["hcrm.view_department_audit", "hcrm.view_user", "patients.review_contactentry"]
+    + _CONTACTS
+    + _SEGMENTS_USE
+    + ["patients.change_segment", "patients.delete_segment"]
+    + _MESSAGES_READ,
     Role.ADMINISTRATOR: _crud("patients", "patient", ("view", "add", "change", "delete"))
     + ["patients.view_all_patients", "patients.view_sensitive"]
     + _clinical(("view", "add", "change", "delete"))
@@ -66,8 +80,15 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "patients.view_tag",
         "patients.add_tag",
         "patients.change_tag",
-    ],
-    Role.ANALYST: ["analytics.view_statistics"],
+        "patients.review_contactentry",
+        "patients.view_segment_members",
+    ]
+    + _CONTACTS
+    + _crud("patients", "segment", ("view", "add", "change", "delete"))
+    + _crud("patients", "outboundmessage", ("view", "add", "change"))
+    + _crud("patients", "messagetemplate", ("view", "add", "change", "delete"))
+    + _crud("patients", "outreachsettings", ("view", "change")),
+    Role.ANALYST: ["analytics.view_statistics", "patients.view_segment"],
 }
 
 
@@ -99,6 +120,8 @@ INTEGRATION_SCOPES: dict[str, list[str]] = {
         *_clinical(("view", "add", "change")),
     ],
     "patients.sensitive": ["patients.view_sensitive"],
+    "messages.send": ["patients.view_outboundmessage", "patients.add_outboundmessage"],
+    "messages.events": ["patients.report_message_events"],
     "hl7.submit": ["integrations.submit_hl7"],
     "fhir.read": ["integrations.read_fhir"],
     "fhir.write": ["integrations.write_fhir"],

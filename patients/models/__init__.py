@@ -79,3 +79,43 @@ __all__ = [
     "MedicationOrder",
     "BreakGlassGrant",
 ]
+from patients.models.contacts import (  # noqa: E402
+    ContactChannel,
+    ContactDirection,
+    ContactEntry,
+    ContactOutcome,
+    ContactPurpose,
+    ContactReview,
+)
+from patients.models.messages import (  # noqa: E402
+    PENDING_STATUSES,
+    InboundSms,
+    MessageChannel,
+    MessagePriority,
+    MessagePurpose,
+    MessageStatus,
+    MessageTemplate,
+    OutboundMessage,
+)
+from patients.models.outreach import OutreachSettings, PatientStats, RfmGroup, Segment  # noqa: E402
+
+__all__ += [
+    "ContactChannel",
+    "ContactDirection",
+    "ContactEntry",
+    "ContactOutcome",
+    "ContactPurpose",
+    "ContactReview",
+    "InboundSms",
+    "MessageChannel",
+    "MessagePriority",
+    "MessagePurpose",
+    "MessageStatus",
+    "MessageTemplate",
+    "OutboundMessage",
+    "OutreachSettings",
+    "PENDING_STATUSES",
+    "PatientStats",
+    "RfmGroup",
+    "Segment",
+]

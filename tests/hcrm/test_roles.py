@@ -29,8 +29,9 @@ def test_every_role_is_a_group_with_exactly_its_default_permissions():
         assert _group_permissions(role) == set(permissions), role
 
 
-def test_analyst_holds_only_statistics():
-    assert _group_permissions(Role.ANALYST) == {"analytics.view_statistics"}
+def test_analyst_holds_only_aggregates():
+    # statistics, and counting segments; never a patient's identity
+    assert _group_permissions(Role.ANALYST) == {"analytics.view_statistics", "patients.view_segment"}
 
 
 def test_only_administrators_see_sensitive_fields_and_every_department():
