@@ -31,3 +31,13 @@ class PatientsConfig(AppConfig):
             models.MedicationOrder,
         ):
             audit_register(model)
+        # Outbound messages change state many times on the system's behalf; the person-initiated
+        # acts on them (queue, withdraw, resend) are audited explicitly by the outbox services.
+        for model in (
+            models.ContactEntry,
+            models.ContactReview,
+            models.Segment,
+            models.MessageTemplate,
+            models.OutreachSettings,
+        ):
+            audit_register(model)

@@ -1,7 +1,8 @@
 """REST API of the patients app: one module per concern, each registering its viewsets."""
 
-from patients.api import archive
+from patients.api import archive, contacts, messages, segments
 
 
 def register(router) -> None:
-    archive.register(router)
+    for module in (archive, segments, contacts, messages):
+        module.register(router)

@@ -63,12 +63,22 @@ class ContactEntry(PatientRecord):
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="contacts", db_index=False)
     staff = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="contacts",
-        verbose_name=_("staff member"), db_index=False,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="contacts",
+        verbose_name=_("staff member"),
+        db_index=False,
     )
     department = models.ForeignKey(
-        Department, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
-        verbose_name=_("department"), db_index=False,
+        Department,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("department"),
+        db_index=False,
         help_text=_("The staff member's department at the time, so supervisors review their own staff."),
     )
     channel = models.CharField(_("channel"), max_length=12, choices=ContactChannel.choices)
@@ -79,11 +89,17 @@ class ContactEntry(PatientRecord):
     outcome = models.CharField(_("outcome"), max_length=14, choices=ContactOutcome.choices)
     summary = models.TextField(_("summary"), blank=True)
     recording = models.FileField(
-        _("recording"), upload_to=_recording_path, blank=True,
+        _("recording"),
+        upload_to=_recording_path,
+        blank=True,
         validators=[FileExtensionValidator(RECORDING_EXTENSIONS)],
     )
     message = models.OneToOneField(
-        "patients.OutboundMessage", on_delete=models.SET_NULL, null=True, blank=True, related_name="contact",
+        "patients.OutboundMessage",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="contact",
         verbose_name=_("message"),
     )
 

@@ -67,8 +67,12 @@ class MessageTemplate(BaseModel):
         verbose_name_plural = _("message templates")
         constraints = [
             models.UniqueConstraint(fields=["code", "channel", "language"], name="message_template_unique"),
-            models.CheckConstraint(condition=Q(channel__in=MessageChannel.values), name="message_template_channel_valid"),
-            models.CheckConstraint(condition=Q(purpose__in=MessagePurpose.values), name="message_template_purpose_valid"),
+            models.CheckConstraint(
+                condition=Q(channel__in=MessageChannel.values), name="message_template_channel_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(purpose__in=MessagePurpose.values), name="message_template_purpose_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -85,7 +89,11 @@ class OutboundMessage(PatientRecord):
         _("priority"), max_length=10, choices=MessagePriority.choices, default=MessagePriority.NORMAL
     )
     template = models.ForeignKey(
-        MessageTemplate, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages",
+        MessageTemplate,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="messages",
         verbose_name=_("template"),
     )
     language = models.CharField(_("language"), max_length=10, choices=Language.choices)
@@ -104,7 +112,11 @@ class OutboundMessage(PatientRecord):
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
         verbose_name=_("queued by"),
     )
 
@@ -114,9 +126,7 @@ class OutboundMessage(PatientRecord):
         verbose_name_plural = _("messages")
         permissions = [("report_message_events", _("Can report delivery receipts and inbound SMS"))]
         indexes = [
-            models.Index(
-                fields=["not_before"], name="message_due", condition=Q(status__in=["queued", "deferred"])
-            ),
+            models.Index(fields=["not_before"], name="message_due", condition=Q(status__in=["queued", "deferred"])),
             models.Index(fields=["patient", "-created_at"], name="message_patient_time"),
             models.Index(fields=["patient", "sent_at"], name="message_patient_sent"),
             models.Index(fields=["provider_id"], name="message_provider_id", condition=~Q(provider_id="")),

@@ -122,7 +122,11 @@ class Segment(BaseModel):
     description = models.TextField(_("description"), blank=True)
     filters = models.JSONField(_("filters"), default=dict)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="segments",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="segments",
         verbose_name=_("owner"),
     )
     last_count = models.PositiveIntegerField(_("last count"), null=True, blank=True)

@@ -1,0 +1,5 @@
+"""API of contacts."""
+
+
+def register(router) -> None:
+    pass

@@ -1,0 +1,5 @@
+"""API of messages."""
+
+
+def register(router) -> None:
+    pass

@@ -1,0 +1,5 @@
+"""API of segments."""
+
+
+def register(router) -> None:
+    pass

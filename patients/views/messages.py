@@ -1,0 +1,3 @@
+"""Console pages of messages."""
+
+urlpatterns: list = []
