@@ -79,6 +79,20 @@ def audit_register(
     )
 
 
+_ACTION_BY_EVENT = {
+    Event.CREATE: AuditEntry.Action.CREATE,
+    Event.UPDATE: AuditEntry.Action.UPDATE,
+    Event.DELETE: AuditEntry.Action.DELETE,
+}
+
+
+def audit_write(
+    *, event: str, instance: models.Model, reason: str = "", details: dict[str, Any] | None = None
+) -> AuditEntry:
+    """Record a write that model signals do not see (a conditional update, a state change on the system's rows)."""
+    return audit_read(event=event, instance=instance, reason=reason, details=details, action=_ACTION_BY_EVENT[event])
+
+
 def audit_read(
     *,
     event: str,
@@ -86,12 +100,13 @@ def audit_read(
     patient_uuid=None,
     reason: str = "",
     details: dict[str, Any] | None = None,
+    action: int = AuditEntry.Action.ACCESS,
 ) -> AuditEntry:
     """Record a read-side act (view, list, search, export, reveal) by the current actor."""
     context = audit_context()
     actor = context.get("actor")
     fields: dict[str, Any] = {
-        "action": AuditEntry.Action.ACCESS,
+        "action": action,
         "event": event,
         "reason": reason,
         "additional_data": details or None,

@@ -158,13 +158,21 @@ CELERY_TASK_SOFT_TIME_LIMIT = 540
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "integrations.hl7v2.*": {"queue": "hl7"},
-    "*.messages.*": {"queue": "messages"},
+    "patients.tasks.messages.*": {"queue": "messages"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {
         "task": "hcrm.tasks.sessions_clear_expired",
         "schedule": timedelta(hours=6),
+    },
+    "messages-dispatch-due": {
+        "task": "patients.tasks.messages.messages_dispatch_due",
+        "schedule": timedelta(seconds=30),
+    },
+    "messages-fail-interrupted": {
+        "task": "patients.tasks.messages.messages_fail_interrupted",
+        "schedule": timedelta(minutes=5),
     },
 }
 
@@ -175,6 +183,14 @@ CHANNEL_BACKENDS = {
     "sms": env.dotted_path("SMS_BACKEND", default="integrations.channels.backends.ConsoleBackend"),
     "email": env.dotted_path("EMAIL_CHANNEL_BACKEND", default="integrations.channels.backends.EmailBackend"),
 }
+SMS_GATEWAY_URL = env.str("SMS_GATEWAY_URL", default="")
+SMS_GATEWAY_AUTH_HEADER = env.str("SMS_GATEWAY_AUTH_HEADER", default="")
+SMS_GATEWAY_BODY_TEMPLATE = env.str(
+    "SMS_GATEWAY_BODY_TEMPLATE", default='{"to": "{to}", "text": "{body}", "reference": "{reference}"}'
+)
+SMS_GATEWAY_ID_FIELD = env.str("SMS_GATEWAY_ID_FIELD", default="id")
+SMS_GATEWAY_TIMEOUT = env.int("SMS_GATEWAY_TIMEOUT", default=5, minimum=1)
+SMS_GATEWAY_SENDER = env.str("SMS_GATEWAY_SENDER", default="")
 _email = env.email_url("EMAIL_URL", default="consolemail://")
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
 EMAIL_HOST = _email.get("EMAIL_HOST", "")
@@ -184,6 +200,8 @@ EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
 EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="hcrm@localhost")
+
+MESSAGE_MAX_ATTEMPTS = env.int("MESSAGE_MAX_ATTEMPTS", default=5, minimum=1)
 
 # --- Integrations on/off ------------------------------------------------------------
 HL7_ENABLED = env.bool("HL7_ENABLED", default=True)
@@ -246,6 +264,16 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Choice sets that share a field name get names of their own.
+    "ENUM_NAME_OVERRIDES": {
+        "LanguageEnum": "patients.models.archive.Language",
+        "ConsentChannelEnum": "patients.models.archive.Channel",
+        "ConsentPurposeEnum": "patients.models.archive.ConsentPurpose",
+        "MessageChannelEnum": "patients.models.messages.MessageChannel",
+        "MessagePurposeEnum": "patients.models.messages.MessagePurpose",
+        "ContactChannelEnum": "patients.models.contacts.ContactChannel",
+        "ContactPurposeEnum": "patients.models.contacts.ContactPurpose",
+    },
 }
 
 # --- Languages and time -------------------------------------------------------------
@@ -286,6 +314,7 @@ LOGGING = {
 
 # --- Hospital -------------------------------------------------------------------------
 HOSPITAL_NAME = env.str("HOSPITAL_NAME", default="HCRM 中医医院")
+HOSPITAL_PHONE = env.str("HOSPITAL_PHONE", default="")
 MRN_PREFIX = env.str("MRN_PREFIX", default="M")
 SILENCED_SYSTEM_CHECKS = [
     # Lockout is per account: staff behind one hospital NAT address share an IP,

@@ -14,6 +14,7 @@ patients_api.register(router)
 api_v1 = [
     path("auth/token/", platform_api.TokenView.as_view(), name="api-token"),
     path("me/", platform_api.MeView.as_view(), name="api-me"),
+    *patients_api.urls(),
     path("", include(router.urls)),
 ]
 

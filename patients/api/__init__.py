@@ -6,3 +6,8 @@ from patients.api import archive, contacts, messages, segments
 def register(router) -> None:
     for module in (archive, segments, contacts, messages):
         module.register(router)
+
+
+def urls() -> list:
+    """API paths outside the router (provider webhooks)."""
+    return messages.urlpatterns()

@@ -1,0 +1,1 @@
+from tests.patients.outbox import no_quiet_hours, sms_template  # noqa: F401
