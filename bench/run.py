@@ -28,6 +28,8 @@ def _prepare_environment(url: str) -> None:
     os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hcrm.settings")
+    # Redis as broker and cache, as in production; a database number of its own.
+    os.environ["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 
 
 def _recreate_database(url: str) -> None:
@@ -53,6 +55,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=1_000_000)
     parser.add_argument("--reuse", action="store_true", help="keep an already seeded database")
+    parser.add_argument("--messages", type=int, default=100_000, help="outbox messages to queue and deliver")
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
 
@@ -69,7 +72,7 @@ def main() -> int:
     django.setup()
     from django.core.management import call_command
 
-    from bench import foundation
+    from bench import foundation, outbox
     from bench.harness import Report
 
     command = "make bench" + (f" BENCH_ARGS='--patients {args.patients}'" if args.patients != 1_000_000 else "")
@@ -82,6 +85,7 @@ def main() -> int:
     foundation.search(report)
     foundation.patient_page(report)
     foundation.api_list(report)
+    outbox.outbox(report, count=args.messages)
 
     report.write(Path(args.output))
     print(f"\nwritten to {args.output}")

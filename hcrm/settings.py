@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -169,6 +170,11 @@ CELERY_BEAT_SCHEDULE = {
     "messages-dispatch-due": {
         "task": "patients.tasks.messages.messages_dispatch_due",
         "schedule": timedelta(seconds=30),
+    },
+    "patient-stats-recompute": {
+        # 02:30 in Asia/Shanghai (Celery runs on UTC): visits, spending and RFM scores of every patient.
+        "task": "patients.tasks.segments.patient_stats_recompute_all",
+        "schedule": crontab(hour=18, minute=30),
     },
     "messages-fail-interrupted": {
         "task": "patients.tasks.messages.messages_fail_interrupted",

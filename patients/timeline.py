@@ -208,3 +208,36 @@ def _histories(patient: Patient, user, limit: int) -> list[TimelineEntry]:
         )
         for history in ClinicalHistory.objects.filter(patient=patient).order_by("-recorded_at")[:limit]
     ]
+
+
+@timeline_provider("patients.view_contactentry")
+def _contacts(patient: Patient, user, limit: int) -> list[TimelineEntry]:
+    """Calls, messages, letters and visits, logged by staff or by the outbox."""
+    from patients.models import ContactEntry
+    from patients.selectors.contacts import duration_text
+
+    entries = []
+    for contact in (
+        ContactEntry.objects.filter(patient=patient).select_related("staff").order_by("-occurred_at", "-id")[:limit]
+    ):
+        parts = [
+            str(contact.get_outcome_display()),
+            str(contact.staff) if contact.staff else _("System"),
+            duration_text(contact.duration_seconds),
+        ]
+        lines = [contact.summary] if contact.summary else []
+        if contact.recording:
+            lines.append(_("Recording attached"))
+        entries.append(
+            TimelineEntry(
+                at=contact.occurred_at,
+                kind="contact",
+                title=(
+                    f"{contact.get_channel_display()} · {contact.get_direction_display()}"
+                    f" · {contact.get_purpose_display()}"
+                ),
+                detail=" · ".join(part for part in parts if part),
+                lines=lines,
+            )
+        )
+    return entries

@@ -226,3 +226,97 @@ class TagFactory(factory.django.DjangoModelFactory):
         django_get_or_create = ("name",)
 
     name = factory.Sequence(lambda n: f"标签{n}")
+
+
+# --- Segments and statistics ---------------------------------------------------------------------
+
+from patients.models import Charge, Consent, Segment  # noqa: E402  (appended section)
+
+
+class ChargeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Charge
+
+    patient = factory.SubFactory(PatientFactory)
+    encounter = factory.SubFactory(EncounterFactory, patient=factory.SelfAttribute("..patient"))
+    category = "herbal"
+    amount = 100
+    charged_at = factory.LazyAttribute(lambda charge: charge.encounter.started_at)
+
+
+class ConsentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Consent
+
+    patient = factory.SubFactory(PatientFactory)
+    purpose = "marketing"
+    channel = "sms"
+    granted = True
+
+
+class SegmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Segment
+
+    name = factory.Sequence(lambda n: f"分群{n}")
+    filters = factory.LazyFunction(dict)
+
+
+# --- Contact log ---------------------------------------------------------------------------------
+
+from patients.models import ContactEntry, ContactReview  # noqa: E402  (appended section)
+
+
+class ContactEntryFactory(factory.django.DjangoModelFactory):
+    """A phone call made by a member of staff; pass `staff` and `department` to match a fixture user."""
+
+    class Meta:
+        model = ContactEntry
+
+    patient = factory.SubFactory(PatientFactory)
+    staff = factory.SubFactory(UserFactory)
+    department = None
+    channel = "phone"
+    direction = "out"
+    purpose = "follow_up"
+    outcome = "reached"
+    occurred_at = factory.Sequence(lambda n: _past(1) - dt.timedelta(minutes=n))
+    duration_seconds = 180
+    summary = "术后随访，恢复良好"
+
+
+class ContactReviewFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ContactReview
+
+    contact = factory.SubFactory(ContactEntryFactory)
+    reviewer = factory.SubFactory(UserFactory)
+    score = 4
+    comment = "沟通清楚"
+
+
+def wav_bytes(seconds: float = 1.0, rate: int = 8000) -> bytes:
+    """A real, playable WAV file: a quiet 440 Hz tone, 16-bit mono."""
+    import io
+    import math
+    import struct
+    import wave
+
+    frames = b"".join(
+        struct.pack("<h", int(3000 * math.sin(2 * math.pi * 440 * index / rate)))
+        for index in range(int(seconds * rate))
+    )
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as file:
+        file.setnchannels(1)
+        file.setsampwidth(2)
+        file.setframerate(rate)
+        file.writeframes(frames)
+    return buffer.getvalue()
+
+
+def wav_recording(name: str = "call.wav", seconds: float = 1.0):
+    """An uploaded recording, as a form or the API receives it."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, wav_bytes(seconds), content_type="audio/wav")

@@ -32,6 +32,7 @@ from patients.demo.base import Doctor, World
 from patients.demo.generate import FIELDS, Batch, generate_batch, mrn, patient_uuid, staff_plan
 from patients.demo.postgres import ConcurrentWrite, PostgresWriter, SecondaryIndexes
 from patients.models import Encounter, Patient, Tag
+from patients.services.segments import patient_stats_recompute
 
 _NAMESPACE = uuid.UUID("0b6f1d0e-2f55-4d3c-8f0e-6a0f6f7d2c41")
 # Below this many new patients, keeping indexes up to date costs less than building them again.
@@ -90,6 +91,8 @@ def seed_demo(
             secondary=secondary if bulk else None,
         )  # fmt: skip
         counter_raise_to(name="mrn", value=patients)
+        # Visits, spending and RFM groups, so segments work on the demo at once (the nightly task keeps them fresh).
+        patient_stats_recompute()
     return SeedResult(
         departments_created, staff_created, len(plan), done + 1, max(done, patients), rows,
         time.monotonic() - started, _logins(plan), repaired, bulk,

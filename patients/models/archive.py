@@ -571,9 +571,11 @@ class Diagnosis(ExternalRecord):
         verbose_name_plural = _("diagnoses")
         indexes = [
             models.Index(
+                # Covers the code system too, so "prefix within a system" is answered from the index.
                 fields=["code", "patient"],
-                name="diagnosis_code",
+                name="diagnosis_code_system",
                 opclasses=["varchar_pattern_ops", "int8_ops"],
+                include=["system"],
             ),
             models.Index(fields=["patient", "-diagnosed_at"], name="diagnosis_patient_time"),
         ]

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from hcrm.models import BaseModel
 from patients.models.archive import Patient
@@ -71,7 +72,7 @@ class RfmGroup(models.TextChoices):
     NONE = "none", _("No visit yet")
     NEW = "new", _("New")
     LOYAL = "loyal", _("Loyal")
-    ACTIVE = "active", _("Active")
+    ACTIVE = "active", pgettext_lazy("RFM group", "Active")
     OCCASIONAL = "occasional", _("Occasional")
     AT_RISK = "at_risk", _("At risk")
     LAPSED = "lapsed", _("Lapsed")

@@ -291,20 +291,20 @@ def test_withdrawal_of_a_claimed_message_wins_before_the_provider_is_called(
 # --- Dispatch and interrupted sends -------------------------------------------------------------------
 
 
-def test_the_dispatcher_hands_out_due_messages_once(zhang, sms_template, no_quiet_hours, scripted, settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+def test_the_dispatcher_hands_out_due_messages_once(zhang, sms_template, no_quiet_hours, scripted):
+    from hcrm.celery import app
+
     due = _send(zhang, sms_template, key="due")
     later = _send(zhang, sms_template, key="later", not_before=timezone.now() + dt.timedelta(hours=2))
     OutboundMessage.objects.filter(pk=due.pk).update(dispatched_at=None)
 
-    from hcrm.celery import app
-
-    app.conf.task_always_eager = True
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True  # the handed-out task runs here, in this test's transaction
     try:
         handed = outbox.messages_dispatch_due()
         handed_again = outbox.messages_dispatch_due()
     finally:
-        app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
+        app.conf.task_always_eager = eager
 
     assert (handed, handed_again) == (1, 0)
     assert OutboundMessage.objects.get(pk=due.pk).status == MessageStatus.SENT

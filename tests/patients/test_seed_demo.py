@@ -266,7 +266,7 @@ def test_indexes_left_out_by_an_interrupted_bulk_load_are_rebuilt_by_the_next_ru
     before = demo_schema()
     with connection.cursor() as cursor:
         cursor.execute('DROP INDEX "patient_mobile"')
-        cursor.execute('DROP INDEX "diagnosis_code"')
+        cursor.execute('DROP INDEX "diagnosis_code_system"')
 
     output = seed(patients=20)
 
