@@ -39,7 +39,7 @@ def _segments(today: dt.date) -> dict[str, dict]:
 
 def _recompute(report: Report) -> None:
     from patients.models import Patient
-    from patients.services.segments import patient_stats_analyze, patient_stats_recompute
+    from patients.services.stats import patient_stats_analyze, patient_stats_recompute
 
     patients = Patient.objects.count()
     started = time.perf_counter()

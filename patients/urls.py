@@ -1,7 +1,7 @@
 from django.urls import include, path
 
 from patients.views import archive as views
-from patients.views import contacts, messages, segments
+from patients.views import contacts, messages, outreach, segments
 
 app_name = "patients"
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("<uuid:uuid>/reveal/", views.patient_reveal, name="reveal"),
     path("<uuid:uuid>/consent/", views.patient_consent, name="consent"),
     path("<uuid:uuid>/access/", views.patient_access_history, name="access-history"),
+    path("segments/", include(outreach.urlpatterns)),
     path("segments/", include(segments.urlpatterns)),
     path("contacts/", include(contacts.urlpatterns)),
     path("messages/", include(messages.urlpatterns)),

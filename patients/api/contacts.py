@@ -35,7 +35,7 @@ from patients.selectors.contacts import (
     recording_playable,
 )
 from patients.services.contacts import contact_record, contact_review_record
-from patients.views.contacts import recording_response
+from patients.views.recordings import recording_response
 
 VIEW = "patients.view_contactentry"
 

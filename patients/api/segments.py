@@ -20,6 +20,7 @@ from patients.selectors import patients_visible_to
 from patients.selectors.outreach import outreach_settings
 from patients.selectors.segments import SegmentFiltersSerializer, segment_filters_clean, segment_patients
 from patients.serializers import PatientListSerializer
+from patients.services import outreach, stats
 from patients.services import segments as services
 from patients.tasks.segments import patient_stats_recompute_start
 
@@ -242,7 +243,7 @@ class OutreachSettingsViewSet(viewsets.GenericViewSet):
     def change(self, request):
         serializer = OutreachSettingsSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        row = services.outreach_settings_update(actor=request.user, data=dict(serializer.validated_data))
+        row = outreach.outreach_settings_update(actor=request.user, data=dict(serializer.validated_data))
         return Response(OutreachSettingsSerializer(row).data)
 
 
@@ -278,7 +279,7 @@ class PatientStatsViewSet(viewsets.GenericViewSet):
         uuids = serializer.validated_data.get("patients")
         if uuids:
             ids = list(Patient.objects.filter(uuid__in=uuids).values_list("pk", flat=True))
-            return Response({"recomputed": services.patient_stats_recompute(patient_ids=ids)})
+            return Response({"recomputed": stats.patient_stats_recompute(patient_ids=ids)})
         return Response({"queued": patient_stats_recompute_start()}, status=status.HTTP_202_ACCEPTED)
 
 

@@ -32,7 +32,7 @@ from patients.demo.base import Doctor, World
 from patients.demo.generate import FIELDS, Batch, generate_batch, mrn, patient_uuid, staff_plan
 from patients.demo.postgres import ConcurrentWrite, PostgresWriter, SecondaryIndexes
 from patients.models import Encounter, Patient, Tag
-from patients.services.segments import patient_stats_recompute
+from patients.services.stats import patient_stats_recompute
 
 _NAMESPACE = uuid.UUID("0b6f1d0e-2f55-4d3c-8f0e-6a0f6f7d2c41")
 # Below this many new patients, keeping indexes up to date costs less than building them again.

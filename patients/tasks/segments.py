@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from patients.selectors.segments import patient_id_batch_end
-from patients.services.segments import patient_stats_analyze, patient_stats_recompute
+from patients.services.stats import patient_stats_analyze, patient_stats_recompute
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from hcrm.audit import Event, audit_read
 from hcrm.models import AuditEntry
 from patients import exports, services
 from patients.forms import ETHNIC_GROUPS, ConsentForm, PatientForm, PatientSearchForm, RevealForm
-from patients.models import Allergy, Patient, PatientDepartment
+from patients.models import Allergy, Patient, PatientDepartment, PatientStats
 from patients.selectors import (
     can_view_sensitive,
     consent_matrix,
@@ -133,6 +133,7 @@ def patient_detail(request: HttpRequest, uuid) -> HttpResponse:
         if request.user.has_perm("patients.view_allergy")
         else [],
         "reveal_form": RevealForm(),
+        "stats": PatientStats.objects.filter(patient=patient).first(),
         "can_audit": request.user.has_perm("hcrm.view_auditentry"),
     }
     return render(request, "patients/detail.html", context)

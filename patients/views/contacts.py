@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
@@ -50,6 +49,7 @@ from patients.services.contacts import (
     contact_record,
     contact_review_record,
 )
+from patients.views.recordings import recording_response
 
 PAGE_SIZE = 25
 
@@ -197,122 +197,6 @@ class ContactReviewFilterForm(ContactFilterForm):
         if data["reviewed"]:
             contacts = contacts.filter(is_reviewed=data["reviewed"] == "yes")
         return contacts
-
-
-# --- Recordings over HTTP, with byte ranges ---------------------------------------------------------------
-
-
-class RangeNotSatisfiable(Exception):
-    pass
-
-
-_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
-
-
-def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """The single byte range (first and last, inclusive) a `Range` header asks of `size` bytes; None for all of it.
-
-    A header in another unit, with several ranges or malformed is ignored, as
-    RFC 9110 allows: the whole file is the answer. A range that starts past the
-    end raises RangeNotSatisfiable.
-    """
-    if not header:
-        return None
-    match = _RANGE.match(header)
-    if match is None:
-        return None
-    first_text, last_text = match.groups()
-    if not first_text and not last_text:
-        return None
-    if not first_text:
-        suffix = int(last_text)
-        if suffix == 0 or size == 0:
-            raise RangeNotSatisfiable
-        return max(size - suffix, 0), size - 1
-    first = int(first_text)
-    if last_text and int(last_text) < first:
-        return None
-    if first >= size:
-        raise RangeNotSatisfiable
-    return first, min(int(last_text), size - 1) if last_text else size - 1
-
-
-class _FileSlice:
-    """`length` bytes of `file` from `first`, in chunks; closing it closes the file, streamed or not."""
-
-    chunk_size = 64 * 1024
-
-    def __init__(self, file, first: int, length: int) -> None:
-        self.file, self.first, self.length = file, first, length
-
-    def __iter__(self) -> Iterator[bytes]:
-        self.file.seek(self.first)
-        remaining = self.length
-        while remaining > 0:
-            chunk = self.file.read(min(self.chunk_size, remaining))
-            if not chunk:
-                return
-            remaining -= len(chunk)
-            yield chunk
-
-    def close(self) -> None:
-        self.file.close()
-
-
-def recording_response(request: HttpRequest, contact: ContactEntry) -> HttpResponseBase:
-    """Stream a contact's recording, honouring one byte range so players can seek; every answer with audio is audited.
-
-    A range that covers the whole file (the `bytes=0-` a browser's <audio> starts
-    with) is answered 200 with the whole file and `Accept-Ranges: bytes`, as
-    Apache does and browsers accept; later seeks get 206 with their part.
-    """
-    storage, name = contact.recording.storage, contact.recording.name
-    try:
-        size = storage.size(name)
-    except OSError:
-        raise Http404 from None
-    extension = name.rsplit(".", 1)[-1].lower()
-    etag = f'"{contact.uuid}-{size}"'
-    header = request.headers.get("Range")
-    if_range = request.headers.get("If-Range")
-    if if_range is not None and if_range.strip() != etag:
-        header = None  # the client holds another version: it gets the whole file
-    try:
-        requested = byte_range(header, size)
-    except RangeNotSatisfiable:
-        response: HttpResponseBase = HttpResponse(status=416)
-        response["Content-Range"] = f"bytes */{size}"
-        return _recording_headers(response, etag)
-    if requested == (0, size - 1):
-        requested = None
-    try:
-        file = storage.open(name, "rb")
-    except OSError:
-        raise Http404 from None
-    content_type = RECORDING_FORMATS.get(extension, "application/octet-stream")
-    filename = f"contact-{contact.uuid}.{extension}"
-    if requested is None:
-        response = FileResponse(file, content_type=content_type, filename=filename)
-        details = {"part": "recording"}
-    else:
-        first, last = requested
-        response = StreamingHttpResponse(
-            _FileSlice(file, first, last - first + 1), status=206, content_type=content_type
-        )
-        response["Content-Range"] = f"bytes {first}-{last}/{size}"
-        response["Content-Length"] = str(last - first + 1)
-        response["Content-Disposition"] = f'inline; filename="{filename}"'
-        details = {"part": "recording", "range": f"{first}-{last}"}
-    audit_read(event=Event.VIEW, instance=contact, details=details)
-    return _recording_headers(response, etag)
-
-
-def _recording_headers(response: HttpResponseBase, etag: str) -> HttpResponseBase:
-    response["Accept-Ranges"] = "bytes"
-    response["ETag"] = etag
-    # A patient's voice must not linger in a shared workstation's browser cache.
-    response["Cache-Control"] = "private, no-store"
-    return response
 
 
 # --- Pages -------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models.signals import post_save
 from django.utils import timezone
 
+from hcrm.http import RangeNotSatisfiable, byte_range
 from hcrm.models import AuditEntry
 from patients.models import ContactEntry, ContactReview
 from patients.selectors.contacts import (
@@ -24,7 +25,6 @@ from patients.selectors.contacts import (
 from patients.services import contacts as contact_services
 from patients.services.contacts import contact_record, contact_review_record, recording_format
 from patients.timeline import patient_timeline
-from patients.views.contacts import RangeNotSatisfiable, byte_range
 from tests.factories import (
     ContactEntryFactory,
     EncounterFactory,
@@ -442,7 +442,7 @@ def test_a_range_past_the_end_cannot_be_satisfied(header):
 def test_a_partial_answer_closes_its_file_even_when_never_streamed():
     import io
 
-    from patients.views.contacts import _FileSlice
+    from hcrm.http import FileSlice as _FileSlice
 
     streamed, abandoned = io.BytesIO(b"0123456789"), io.BytesIO(b"0123456789")
     part = _FileSlice(streamed, 2, 5)

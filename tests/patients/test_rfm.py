@@ -16,10 +16,10 @@ from hcrm.models import AuditEntry
 from patients.models import OutreachSettings, PatientStats, RfmGroup
 from patients.selectors.outreach import outreach_settings
 from patients.selectors.segments import local_midnight
-from patients.services.segments import (
+from patients.services.outreach import outreach_settings_update
+from patients.services.stats import (
     RfmBoundaries,
     RfmScores,
-    outreach_settings_update,
     patient_stats_recompute,
     rfm_parameters,
     rfm_scores,

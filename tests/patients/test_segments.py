@@ -14,12 +14,12 @@ from hcrm.models import AuditEntry
 from patients.models import OutreachSettings, Segment
 from patients.selectors.segments import local_midnight, segment_filters_clean, segment_patients
 from patients.services.segments import (
-    patient_stats_recompute,
     segment_count,
     segment_create,
     segment_delete,
     segment_update,
 )
+from patients.services.stats import patient_stats_recompute
 from tests.factories import (
     ChargeFactory,
     ConsentFactory,
