@@ -72,7 +72,7 @@ def main() -> int:
     django.setup()
     from django.core.management import call_command
 
-    from bench import foundation, outbox
+    from bench import foundation, outbox, segments
     from bench.harness import Report
 
     command = "make bench" + (f" BENCH_ARGS='--patients {args.patients}'" if args.patients != 1_000_000 else "")
@@ -85,6 +85,7 @@ def main() -> int:
     foundation.search(report)
     foundation.patient_page(report)
     foundation.api_list(report)
+    segments.segments(report)
     outbox.outbox(report, count=args.messages)
 
     report.write(Path(args.output))
