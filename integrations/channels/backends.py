@@ -6,6 +6,7 @@ Production SMS providers plug in beside these through the `SMS_BACKEND` setting.
 from __future__ import annotations
 
 import json
+import smtplib
 import logging
 import threading
 import uuid
@@ -78,6 +79,8 @@ class EmailBackend(ChannelBackend):
         )
         try:
             email.send(fail_silently=False)
-        except (ConnectionError, TimeoutError, OSError) as error:
-            raise ChannelError(str(error), retryable=True) from error
+        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as error:
+            raise ChannelError(f"mail server refused the message: {error}", retryable=False) from error
+        except (smtplib.SMTPException, OSError) as error:  # disconnects, timeouts, unreachable server
+            raise ChannelError(f"mail server unavailable: {error}", retryable=True) from error
         return DeliveryReceipt(provider_id=provider_id)
