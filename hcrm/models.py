@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from rest_framework_api_key.models import AbstractAPIKey
 
 
@@ -31,7 +32,7 @@ class Department(BaseModel):
         ADMINISTRATIVE = "administrative", _("Administrative")
 
     code = models.CharField(_("code"), max_length=32, unique=True)
-    name = models.CharField(_("name"), max_length=100)
+    name = models.CharField(pgettext_lazy("thing", "name"), max_length=100)
     name_en = models.CharField(_("English name"), max_length=100, blank=True)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.CLINICAL)
     description = models.TextField(_("description"), blank=True)

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from hcrm.models import BaseModel, Department
 
@@ -72,7 +73,7 @@ class Channel(models.TextChoices):
 
 
 class Tag(BaseModel):
-    name = models.CharField(_("name"), max_length=50, unique=True)
+    name = models.CharField(pgettext_lazy("thing", "name"), max_length=50, unique=True)
     color = models.CharField(_("colour"), max_length=7, default="#6b7280")
 
     class Meta:
@@ -553,7 +554,7 @@ class Diagnosis(ExternalRecord):
     )
     system = models.CharField(_("code system"), max_length=20, choices=CodeSystem.choices)
     code = models.CharField(_("code"), max_length=32)
-    name = models.CharField(_("name"), max_length=200)
+    name = models.CharField(pgettext_lazy("thing", "name"), max_length=200)
     is_primary = models.BooleanField(_("primary"), default=False)
     diagnosed_at = models.DateTimeField(_("diagnosed at"))
     doctor = models.ForeignKey(
@@ -613,7 +614,7 @@ class Procedure(ExternalRecord):
     )
     system = models.CharField(_("code system"), max_length=20, choices=System.choices, default=System.LOCAL)
     code = models.CharField(_("code"), max_length=32, blank=True)
-    name = models.CharField(_("name"), max_length=200)
+    name = models.CharField(pgettext_lazy("thing", "name"), max_length=200)
     is_surgery = models.BooleanField(_("surgery"), default=False)
     body_site = models.CharField(_("body site"), max_length=100, blank=True)
     performed_at = models.DateTimeField(_("performed at"))

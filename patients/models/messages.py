@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from hcrm.models import BaseModel
 from patients.models.archive import Language, Patient, PatientRecord
@@ -50,7 +51,7 @@ class MessageTemplate(BaseModel):
     """Text of a message per channel and language, with `{variables}` checked when saved."""
 
     code = models.SlugField(_("code"), max_length=60)
-    name = models.CharField(_("name"), max_length=100)
+    name = models.CharField(pgettext_lazy("thing", "name"), max_length=100)
     purpose = models.CharField(_("purpose"), max_length=14, choices=MessagePurpose.choices)
     channel = models.CharField(_("channel"), max_length=10, choices=MessageChannel.choices)
     language = models.CharField(_("language"), max_length=10, choices=Language.choices)

@@ -69,13 +69,13 @@ class OutreachSettings(models.Model):
 
 
 class RfmGroup(models.TextChoices):
-    NONE = "none", _("No visit yet")
-    NEW = "new", _("New")
-    LOYAL = "loyal", _("Loyal")
+    NONE = "none", pgettext_lazy("RFM group", "No visit yet")
+    NEW = "new", pgettext_lazy("RFM group", "New")
+    LOYAL = "loyal", pgettext_lazy("RFM group", "Loyal")
     ACTIVE = "active", pgettext_lazy("RFM group", "Active")
-    OCCASIONAL = "occasional", _("Occasional")
-    AT_RISK = "at_risk", _("At risk")
-    LAPSED = "lapsed", _("Lapsed")
+    OCCASIONAL = "occasional", pgettext_lazy("RFM group", "Occasional")
+    AT_RISK = "at_risk", pgettext_lazy("RFM group", "At risk")
+    LAPSED = "lapsed", pgettext_lazy("RFM group", "Lapsed")
 
 
 class PatientStats(models.Model):
@@ -119,7 +119,7 @@ class PatientStats(models.Model):
 class Segment(BaseModel):
     """A saved, named patient filter: counted, listed, exported, and the audience of plans and campaigns."""
 
-    name = models.CharField(_("name"), max_length=100, unique=True)
+    name = models.CharField(pgettext_lazy("thing", "name"), max_length=100, unique=True)
     description = models.TextField(_("description"), blank=True)
     filters = models.JSONField(_("filters"), default=dict)
     owner = models.ForeignKey(

@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_POST
 from rest_framework import serializers
 
@@ -120,8 +120,10 @@ class SegmentFilterForm(forms.Form):
     consent_purpose = forms.ChoiceField(
         label=gettext_lazy("Consent for"), choices=[("", "—"), *ConsentPurpose.choices], required=False
     )
-    consent_channel = forms.ChoiceField(label=gettext_lazy("by"), choices=[("", "—"), *Channel.choices], required=False)
-    consent_granted = forms.ChoiceField(label=gettext_lazy("is"), choices=YES_NO, required=False)
+    consent_channel = forms.ChoiceField(
+        label=pgettext_lazy("consent filter", "by"), choices=[("", "—"), *Channel.choices], required=False
+    )
+    consent_granted = forms.ChoiceField(label=pgettext_lazy("consent filter", "is"), choices=YES_NO, required=False)
     rfm_groups = forms.MultipleChoiceField(
         label=gettext_lazy("RFM group"), choices=RfmGroup.choices, required=False, widget=_checkboxes()
     )
@@ -205,7 +207,7 @@ class SegmentFilterForm(forms.Form):
 
 
 class SegmentForm(SegmentFilterForm):
-    name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
+    name = forms.CharField(label=pgettext_lazy("thing", "Name"), max_length=100)
     description = forms.CharField(label=gettext_lazy("Description"), required=False, widget=forms.Textarea({"rows": 2}))
 
 
