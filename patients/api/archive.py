@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Exists, OuterRef
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -235,15 +234,13 @@ class PatientViewSet(
         file_format = request.query_params.get("format", "csv")
         if file_format not in ("csv", "xlsx"):
             raise ValidationError({"format": [_("Choose csv or xlsx.")]})
-        patients = self.filter_queryset(self.get_queryset())
-        content, content_type, count = exports.patients_export(patients, request.user, file_format=file_format)
-        audit_read(
-            event=Event.EXPORT,
-            details={"query": {key: request.query_params.getlist(key) for key in request.query_params}, "rows": count},
+        return exports.export_response(
+            self.filter_queryset(self.get_queryset()),
+            request.user,
+            file_format=file_format,
+            filename="patients",
+            details={"query": {key: request.query_params.getlist(key) for key in request.query_params}},
         )
-        response = HttpResponse(content, content_type=content_type)
-        response["Content-Disposition"] = f'attachment; filename="patients.{file_format}"'
-        return response
 
 
 # --- Records that belong to a patient ----------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -170,16 +169,14 @@ class SegmentViewSet(
         if file_format not in ("csv", "xlsx"):
             raise ValidationError({"format": [_("Choose csv or xlsx.")]})
         segment = self.get_object()
-        patients = self._members(segment).order_by("mrn")
-        content, content_type, count = exports.patients_export(patients, request.user, file_format=file_format)
-        audit_read(
-            event=Event.EXPORT,
+        return exports.export_response(
+            self._members(segment).order_by("mrn"),
+            request.user,
+            file_format=file_format,
+            filename=f"segment-{segment.uuid}",
+            details={"segment": str(segment.uuid)},
             instance=segment,
-            details={"segment": str(segment.uuid), "format": file_format, "rows": count},
         )
-        response = HttpResponse(content, content_type=content_type)
-        response["Content-Disposition"] = f'attachment; filename="segment-{segment.uuid}.{file_format}"'
-        return response
 
 
 # --- Outreach settings ---------------------------------------------------------------------------------

@@ -96,12 +96,13 @@ def patient_export(request: HttpRequest, file_format: str) -> HttpResponse:
     form = PatientSearchForm(request.GET or None)
     if not form.is_valid():
         return redirect("patients:search")
-    patients = _searched_patients(request, form).order_by("mrn")
-    content, content_type, count = exports.patients_export(patients, request.user, file_format=file_format)
-    audit_read(event=Event.EXPORT, details={"query": form.cleaned_data["q"], "rows": count})
-    response = HttpResponse(content, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="patients.{file_format}"'
-    return response
+    return exports.export_response(
+        _searched_patients(request, form).order_by("mrn"),
+        request.user,
+        file_format=file_format,
+        filename="patients",
+        details={"query": form.cleaned_data["q"]},
+    )
 
 
 def _patient_or_outside(request: HttpRequest, uuid) -> tuple[Patient | None, HttpResponse | None]:

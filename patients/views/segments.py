@@ -392,16 +392,14 @@ def segment_export(request: HttpRequest, uuid, file_format: str) -> HttpResponse
     if file_format not in ("csv", "xlsx"):
         raise Http404
     segment = get_object_or_404(Segment, uuid=uuid)
-    patients = segment_patients(segment.filters, patients=patients_visible_to(request.user)).order_by("mrn")
-    content, content_type, count = exports.patients_export(patients, request.user, file_format=file_format)
-    audit_read(
-        event=Event.EXPORT,
+    return exports.export_response(
+        segment_patients(segment.filters, patients=patients_visible_to(request.user)).order_by("mrn"),
+        request.user,
+        file_format=file_format,
+        filename=f"segment-{segment.uuid}",
+        details={"segment": str(segment.uuid)},
         instance=segment,
-        details={"segment": str(segment.uuid), "format": file_format, "rows": count},
     )
-    response = HttpResponse(content, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="segment-{segment.uuid}.{file_format}"'
-    return response
 
 
 @login_required

@@ -283,7 +283,7 @@ def test_console_export_is_masked(client, staff, zhang, internal_medicine, file_
     assert response["Content-Disposition"] == f'attachment; filename="patients.{file_format}"'
     assert [row[1] for row in rows[1:]] == ["张三"]
     assert (rows[1][5], rows[1][9], rows[1][10]) == ("110105********002X", "建*****", "北******")
-    assert AuditEntry.objects.get(event="export").additional_data == {"query": "zhs", "rows": 1}
+    assert AuditEntry.objects.get(event="export").additional_data == {"query": "zhs", "format": file_format, "rows": 1}
 
 
 def test_console_export_without_a_search_goes_back_to_search(client, staff):
