@@ -6,8 +6,8 @@ Production SMS providers plug in beside these through the `SMS_BACKEND` setting.
 from __future__ import annotations
 
 import json
-import smtplib
 import logging
+import smtplib
 import threading
 import uuid
 from pathlib import Path
