@@ -153,7 +153,11 @@ def test_exports_are_audited_with_the_row_count(api, staff, zhang):
     api.as_user(staff["agent"]).get("/api/v1/patients/export/", {"format": "xlsx"}, REMOTE_ADDR="10.1.1.3")
 
     assert _entry("export") == ("agent", "10.1.1.3", None, "", "api")
-    assert AuditEntry.objects.get(event="export").additional_data == {"query": {"format": ["xlsx"]}, "format": "xlsx", "rows": 1}
+    assert AuditEntry.objects.get(event="export").additional_data == {
+        "query": {"format": ["xlsx"]},
+        "format": "xlsx",
+        "rows": 1,
+    }
 
 
 def test_reveals_are_audited_with_the_reason(api, staff, zhang):
