@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from auditlog.context import auditlog_value, set_extra_data
+from auditlog.context import auditlog_value, disable_auditlog, set_extra_data
 from auditlog.middleware import AuditlogMiddleware
 from auditlog.registry import auditlog
 from django.contrib.auth import get_user_model
@@ -22,6 +22,11 @@ from django.db import models
 from hcrm.models import AuditEntry
 
 Event = AuditEntry.Event
+
+
+# django-auditlog's receivers are connected globally and read every thread's context with
+# `context["signal_duid"]`: a context without that key breaks audit writes in other threads.
+_EMPTY_CONTEXT: dict[str, Any] = {"signal_duid": None}
 
 
 class AuditContextMiddleware(AuditlogMiddleware):
@@ -39,7 +44,7 @@ class AuditContextMiddleware(AuditlogMiddleware):
         finally:
             # django-auditlog leaves the context set; a later write in this thread
             # outside a request must not be attributed to this request's user.
-            auditlog_value.set({})
+            auditlog_value.set(dict(_EMPTY_CONTEXT))
 
 
 def audit_context_update(*, actor=None, client: str | None = None) -> None:
@@ -145,4 +150,16 @@ def audit_acting_as(actor) -> Iterator[None]:
             yield
     finally:
         # set_extra_data replaced the request's context; put the outer one back.
-        auditlog_value.set(context)
+        auditlog_value.set(context if "signal_duid" in context else {**context, **_EMPTY_CONTEXT})
+
+
+@contextmanager
+def audit_system_writes() -> Iterator[None]:
+    """Writes another system makes (HL7, FHIR) are not logged row by row inside the block.
+
+    The caller records one entry per received message with `audit_write`, naming the patient and
+    the stored inbound message, which keeps the exact content; writes by a person are never
+    wrapped in this.
+    """
+    with disable_auditlog():
+        yield

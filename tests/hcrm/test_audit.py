@@ -165,3 +165,39 @@ def test_sign_in_sign_out_and_failed_sign_in_are_recorded(client, staff):
     assert events == [("login_failed", None), ("login", "doctor"), ("logout", "doctor")]
     failed = AuditEntry.objects.get(event=Event.LOGIN_FAILED)
     assert failed.additional_data == {"username": "doctor"}
+
+
+def test_an_acting_context_open_in_one_thread_does_not_break_audit_writes_in_another():
+    # django-auditlog connects its receivers globally; each one reads the context of the thread
+    # that saves. A thread that left an acting block must still carry a context they can read.
+    import threading
+
+    from django.db.models.signals import pre_save
+
+    errors = []
+    inside = threading.Event()
+    leave = threading.Event()
+
+    def hold_an_acting_context():
+        with audit_acting_as("hl7:HIS"):
+            inside.set()
+            leave.wait(5)
+
+    def save_after_leaving_an_acting_block():
+        try:
+            with audit_acting_as("fhir:EMR"):
+                pass
+            pre_save.send(sender=AuditEntry, instance=AuditEntry())
+        except Exception as error:  # noqa: BLE001 - the assertion below shows what went wrong
+            errors.append(error)
+
+    holder = threading.Thread(target=hold_an_acting_context)
+    holder.start()
+    inside.wait(5)
+    saver = threading.Thread(target=save_after_leaving_an_acting_block)
+    saver.start()
+    saver.join(5)
+    leave.set()
+    holder.join(5)
+
+    assert errors == []
