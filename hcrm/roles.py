@@ -45,6 +45,12 @@ _PATIENT_EDIT = _crud("patients", "patient", ("view", "add", "change"))
 _CONTACTS = _crud("patients", "contactentry", ("view", "add"))
 _SEGMENTS_USE = ["patients.view_segment", "patients.add_segment", "patients.view_segment_members"]
 _MESSAGES_READ = ["patients.view_outboundmessage", "patients.view_messagetemplate"]
+# Reviewing likely duplicates, merging patients and undoing merges.
+_IDENTITY_REVIEW = [
+    "patients.view_matchcandidate",
+    "patients.resolve_matchcandidate",
+    "patients.view_patientmerge",
+]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.DOCTOR: _PATIENT_EDIT + _clinical(("view", "add", "change")) + _CONTACTS + _SEGMENTS_USE + _MESSAGES_READ,
@@ -60,14 +66,15 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     + _CONTACTS
     + _SEGMENTS_USE
     + _MESSAGES_READ
-    + ["patients.add_outboundmessage"],
+    + ["patients.add_outboundmessage", "patients.import_patients"],
     Role.DEPARTMENT_HEAD: _PATIENT_EDIT
     + _clinical(("view", "add", "change", "delete"))
     + ["hcrm.view_department_audit", "hcrm.view_user", "patients.review_contactentry"]
     + _CONTACTS
     + _SEGMENTS_USE
-    + ["patients.change_segment", "patients.delete_segment"]
-    + _MESSAGES_READ,
+    + ["patients.change_segment", "patients.delete_segment", "patients.import_patients"]
+    + _MESSAGES_READ
+    + _IDENTITY_REVIEW,
     Role.ADMINISTRATOR: _crud("patients", "patient", ("view", "add", "change", "delete"))
     + ["patients.view_all_patients", "patients.view_sensitive"]
     + _clinical(("view", "add", "change", "delete"))
@@ -87,7 +94,15 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     + _crud("patients", "segment", ("view", "add", "change", "delete"))
     + _crud("patients", "outboundmessage", ("view", "add", "change"))
     + _crud("patients", "messagetemplate", ("view", "add", "change", "delete"))
-    + _crud("patients", "outreachsettings", ("view", "change")),
+    + _crud("patients", "outreachsettings", ("view", "change"))
+    + ["patients.import_patients"]
+    + [
+        "integrations.view_inboundmessage",
+        "integrations.view_raw_inboundmessage",
+        "integrations.reprocess_inboundmessage",
+    ]
+    + _crud("integrations", "sourceprofile", ("view", "add", "change"))
+    + _IDENTITY_REVIEW,
     Role.ANALYST: ["analytics.view_statistics", "patients.view_segment"],
 }
 

@@ -157,6 +157,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 600
 CELERY_TASK_SOFT_TIME_LIMIT = 540
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Task modules outside an app's tasks.py that the worker must load.
+CELERY_IMPORTS = ["integrations.reprocessing", "integrations.fhir.tasks"]
 CELERY_TASK_ROUTES = {
     "integrations.hl7v2.*": {"queue": "hl7"},
     "patients.tasks.messages.*": {"queue": "messages"},
@@ -178,6 +180,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "messages-fail-interrupted": {
         "task": "patients.tasks.messages.messages_fail_interrupted",
+        "schedule": timedelta(minutes=5),
+    },
+    "fhir-pull-due": {
+        # Remote FHIR servers (integrations.FhirRemote) are polled for resources changed since the last run.
+        "task": "integrations.fhir.tasks.fhir_pull_due",
         "schedule": timedelta(minutes=5),
     },
 }
@@ -279,6 +286,8 @@ SPECTACULAR_SETTINGS = {
         "MessagePurposeEnum": "patients.models.messages.MessagePurpose",
         "ContactChannelEnum": "patients.models.contacts.ContactChannel",
         "ContactPurposeEnum": "patients.models.contacts.ContactPurpose",
+        "MatchStatusEnum": "patients.models.identity.MatchStatus",
+        "ImportStatusEnum": "patients.models.imports.ImportStatus",
     },
 }
 
@@ -322,6 +331,8 @@ LOGGING = {
 HOSPITAL_NAME = env.str("HOSPITAL_NAME", default="HCRM 中医医院")
 HOSPITAL_PHONE = env.str("HOSPITAL_PHONE", default="")
 MRN_PREFIX = env.str("MRN_PREFIX", default="M")
+# Largest patient spreadsheet (CSV or XLSX) accepted for import, in megabytes.
+PATIENT_IMPORT_MAX_MB = env.int("PATIENT_IMPORT_MAX_MB", default=20, minimum=1)
 SILENCED_SYSTEM_CHECKS = [
     # Lockout is per account: staff behind one hospital NAT address share an IP,
     # so locking by address would lock out a whole ward after one typist's mistakes.

@@ -1,7 +1,8 @@
 from django.urls import include, path
 
 from patients.views import archive as views
-from patients.views import contacts, messages, outreach, segments
+from patients.views import contacts, imports, messages, outreach, segments
+from patients.views import identity as identity_views
 
 app_name = "patients"
 
@@ -18,4 +19,6 @@ urlpatterns = [
     path("segments/", include(segments.urlpatterns)),
     path("contacts/", include(contacts.urlpatterns)),
     path("messages/", include(messages.urlpatterns)),
+    path("identity/", include(identity_views.urlpatterns)),
+    path("imports/", include(imports.urlpatterns)),
 ]

@@ -87,6 +87,7 @@ from patients.models.contacts import (  # noqa: E402
     ContactPurpose,
     ContactReview,
 )
+from patients.models.identity import MatchCandidate, MatchReason, MatchStatus, PatientMerge  # noqa: E402
 from patients.models.messages import (  # noqa: E402
     PENDING_STATUSES,
     InboundSms,
@@ -118,4 +119,11 @@ __all__ += [
     "PatientStats",
     "RfmGroup",
     "Segment",
+    "MatchCandidate",
+    "MatchReason",
+    "MatchStatus",
+    "PatientMerge",
 ]
+from patients.models.imports import ImportMode, ImportStatus, PatientImport  # noqa: E402
+
+__all__ += ["ImportMode", "ImportStatus", "PatientImport"]

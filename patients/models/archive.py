@@ -188,6 +188,8 @@ class Patient(BaseModel):
             models.Index(fields=["phone"], name="patient_phone"),
             models.Index(fields=["national_id"], name="patient_national_id"),
             models.Index(fields=["name", "birth_date"], name="patient_name_birth"),
+            # Duplicate detection compares everyone born on one day (a few dozen in a million).
+            models.Index(fields=["birth_date", "name_pinyin"], name="patient_birth_pinyin"),
             models.Index(fields=["updated_at"], name="patient_updated"),
         ]
         constraints = [
@@ -281,6 +283,7 @@ class PatientDepartment(models.Model):
 
 class IdentifierKind(models.TextChoices):
     HIS = "his", _("HIS patient id")
+    MRN = "mrn", _("Medical record number")
     VISIT_CARD = "visit_card", _("Visit card number")
     INSURANCE = "insurance", _("Medical insurance number")
     PASSPORT = "passport", _("Passport or travel permit")
@@ -535,6 +538,7 @@ class CodeSystem(models.TextChoices):
     ICD10 = "icd10", _("ICD-10 (GB/T 14396)")
     TCM_DISEASE = "tcm_disease", _("TCM disease (GB/T 15657)")
     TCM_SYNDROME = "tcm_syndrome", _("TCM syndrome (GB/T 15657)")
+    SNOMED = "snomed", _("SNOMED CT")
 
 
 class Diagnosis(ExternalRecord):

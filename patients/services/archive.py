@@ -18,6 +18,7 @@ from hcrm.services import counter_next
 from patients.models import BreakGlassGrant, Consent, Encounter, Patient, PatientDepartment, Tag
 from patients.pinyin import name_search_keys
 from patients.selectors import can_view_sensitive
+from patients.services.identity import candidates_for_patient
 from patients.validators import (
     national_id_birth_date,
     national_id_sex,
@@ -186,6 +187,8 @@ def patient_create(
                 _department_link(patient, departments)
             if tags:
                 patient.tags.set(tags)
+            # Registered by hand: a likely duplicate is still created, and queued for a person to review.
+            candidates_for_patient(patient=patient, source="manual")
     except IntegrityError as error:
         raise _integrity_error(error) from None
     return patient
@@ -211,6 +214,8 @@ def patient_update(*, actor, patient: Patient, data: dict[str, Any]) -> Patient:
     try:
         with transaction.atomic(), audit_acting_as(actor):
             patient.save()
+            if {"name", "birth_date"} & set(changed):
+                candidates_for_patient(patient=patient, source="manual")
     except IntegrityError as error:
         raise _integrity_error(error) from None
     return patient

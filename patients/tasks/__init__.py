@@ -1,3 +1,3 @@
 """Celery tasks of the patients app; Celery's autodiscovery imports this package."""
 
-from patients.tasks import messages, segments  # noqa: F401
+from patients.tasks import imports, messages, segments  # noqa: F401
