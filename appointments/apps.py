@@ -5,3 +5,9 @@ from django.utils.translation import gettext_lazy as _
 class AppointmentsConfig(AppConfig):
     name = "appointments"
     verbose_name = _("Appointments")
+
+    def ready(self) -> None:
+        from appointments import models
+        from hcrm.audit import audit_register
+
+        audit_register(models.HisAppointment)

@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from hcrm import api as platform_api
 from hcrm import views
+from integrations import api as integrations_api
 from patients import api as patients_api
 
 router = DefaultRouter()
@@ -15,6 +16,7 @@ api_v1 = [
     path("auth/token/", platform_api.TokenView.as_view(), name="api-token"),
     path("me/", platform_api.MeView.as_view(), name="api-me"),
     *patients_api.urls(),
+    *integrations_api.urls(),
     path("", include(router.urls)),
 ]
 
@@ -26,7 +28,9 @@ urlpatterns = [
     path("audit/", views.audit_trail, name="audit-trail"),
     path("health/", views.health, name="health"),
     path("patients/", include("patients.urls")),
+    path("integrations/", include("integrations.console_urls")),
     path("api/v1/", include(api_v1)),
+    path("fhir/R4/", include("integrations.fhir.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),

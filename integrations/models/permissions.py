@@ -1,4 +1,4 @@
-"""Integration state; this issue's part holds only the permissions other systems' keys carry."""
+"""The permissions that integration systems' API keys carry."""
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _

@@ -1,0 +1,76 @@
+"""OperationOutcome: how every FHIR error and warning is reported, with FHIRPath-style element paths."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+
+@dataclass(frozen=True)
+class Issue:
+    severity: str  # fatal | error | warning | information
+    code: str  # IssueType: invalid, required, not-found, not-supported, conflict, processing, ...
+    diagnostics: str
+    expression: tuple[str, ...] = ()
+
+    def as_fhir(self) -> dict[str, Any]:
+        issue: dict[str, Any] = {"severity": self.severity, "code": self.code, "diagnostics": self.diagnostics}
+        if self.expression:
+            issue["expression"] = list(self.expression)
+        return issue
+
+    def under(self, prefix: str) -> Issue:
+        """The same issue with its paths placed under `prefix` (e.g. `Bundle.entry[3].resource`)."""
+        paths = tuple(f"{prefix}.{path}" if path else prefix for path in self.expression) or (prefix,)
+        return Issue(self.severity, self.code, self.diagnostics, paths)
+
+
+@dataclass
+class FhirError(Exception):
+    """A request FHIR refuses: the HTTP status and the issues that explain it."""
+
+    status: int
+    issues: list[Issue] = field(default_factory=list)
+    # Raised while applying (a reference not found, a conflict) rather than because of what was sent.
+    applying: bool = False
+
+    def __str__(self) -> str:
+        return "; ".join(f"{', '.join(issue.expression)}: {issue.diagnostics}" for issue in self.issues)
+
+    @classmethod
+    def single(cls, status: int, code: str, diagnostics: str, *expression: str) -> FhirError:
+        return cls(status, [Issue("error", code, diagnostics, tuple(expression))])
+
+
+def operation_outcome(issues: list[Issue]) -> dict[str, Any]:
+    if not issues:
+        issues = [Issue("information", "informational", _("All OK"))]
+    return {"resourceType": "OperationOutcome", "issue": [issue.as_fhir() for issue in issues]}
+
+
+def fhir_path(location: tuple[Any, ...], root: str) -> str:
+    """Pydantic's error location `('entry', 3, 'resource', 'subject')` → `Bundle.entry[3].resource.subject`."""
+    path = root
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in ("__root__",):
+            continue
+        else:
+            path += f".{part}"
+    return path
+
+
+def validation_issues(error, root: str) -> list[Issue]:
+    """Issues from a `pydantic.ValidationError` raised by a fhir.resources model."""
+    issues = []
+    for detail in error.errors():
+        message = detail.get("msg", "")
+        kind = detail.get("type", "")
+        code = "required" if kind == "missing" else "structure" if kind == "extra_forbidden" else "value"
+        if kind == "extra_forbidden":
+            message = _("Unknown element.")
+        issues.append(Issue("error", code, message, (fhir_path(tuple(detail.get("loc", ())), root),)))
+    return issues

@@ -1,0 +1,565 @@
+"""Writes of a mapped message to the archive. Runs inside the pipeline's one transaction per message."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db.models import Model, Q
+from django.utils.translation import gettext as _
+
+from hcrm.models import Department
+from integrations.hl7v2.errors import ErrorCode, Hl7Error, Location, Warning_, rejected
+from integrations.hl7v2.mapping import (
+    Context,
+    MappedEncounter,
+    MappedPatient,
+    identifiers_of,
+    map_allergies,
+    map_contacts,
+    map_diagnoses,
+    map_encounter,
+    map_patient,
+    map_procedures,
+)
+from integrations.hl7v2.message import Hl7Message, Segment
+from integrations.hl7v2.observations import map_results
+from integrations.hl7v2.scheduling import map_appointment
+from integrations.hl7v2.sources import ProfileView
+from patients.models import (
+    Allergy,
+    ContactPerson,
+    Diagnosis,
+    Encounter,
+    LabResult,
+    Patient,
+    PatientDepartment,
+    PatientIdentifier,
+    PatientSource,
+    Procedure,
+)
+from patients.services.identity import PatientDemographics, patient_match_or_create, patients_merge
+
+PATIENT_EVENTS = frozenset({"A01", "A04", "A05", "A08", "A28", "A31"})
+# Where each demographic field comes from, to name it when the identity service refuses a value.
+FIELD_LOCATIONS = {
+    "name": 5,
+    "birth_date": 7,
+    "sex": 8,
+    "national_id": 3,
+    "mrn": 3,
+    "identifiers": 3,
+    "mobile": 13,
+    "phone": 13,
+    "email": 13,
+    "province": 11,
+    "city": 11,
+    "district": 11,
+    "address_detail": 11,
+    "postal_code": 11,
+    "marital_status": 16,
+    "deceased_date": 29,
+    "is_deceased": 30,
+}
+
+
+@dataclass
+class Applied:
+    patient: Patient | None
+    warnings: list[Warning_] = field(default_factory=list)
+
+
+Handler = Callable[[Context], Patient | None]
+
+
+def route(message_code: str, trigger_event: str) -> Handler:
+    """The handler for MSH-9.1/9.2 (MSH-9.3 is not read: senders fill it wrongly); AR when there is none."""
+    if message_code == "ADT":
+        if trigger_event in PATIENT_EVENTS:
+            return _adt_patient
+        handler = ADT_HANDLERS.get(trigger_event)
+        if handler is not None:
+            return handler
+        raise rejected(
+            _("Unsupported message type ADT^%(event)s.") % {"event": trigger_event},
+            code=ErrorCode.UNSUPPORTED_EVENT,
+            location=Location("MSH", 1, 9, 2),
+        )
+    if message_code == "ORU" and trigger_event == "R01":
+        return _oru
+    if message_code == "SIU" and trigger_event in ("S12", "S13", "S14", "S15"):
+        return _siu
+    raise rejected(
+        _("Unsupported message type %(type)s.") % {"type": f"{message_code}^{trigger_event}"},
+        code=ErrorCode.UNSUPPORTED_MESSAGE_TYPE,
+        location=Location("MSH", 1, 9),
+    )
+
+
+def apply_message(message: Hl7Message, profile: ProfileView, handler: Handler) -> Applied:
+    """Map and write one routed message; raises Hl7Error (AE) for wrong content. The caller holds the transaction."""
+    ctx = Context(message=message, profile=profile)
+    patient = handler(ctx)
+    return Applied(patient=patient, warnings=ctx.warnings)
+
+
+def patient_key(message: Hl7Message) -> str:
+    """Sender + first PID-3 identifier: messages about one patient are applied one at a time, in order."""
+    pid = message.first("PID")
+    first = pid.value(3) if pid is not None else ""
+    return f"{message.header.sender}|{first}" if first else ""
+
+
+# --- Patients ----------------------------------------------------------------------------------------
+
+
+def _identity_error(error: ValidationError, pid: Segment) -> Hl7Error:
+    errors = error.message_dict if hasattr(error, "error_dict") else {"": error.messages}
+    name, messages = next(iter(errors.items()))
+    number = FIELD_LOCATIONS.get(name)
+    return Hl7Error(
+        f"PID-{number or 3}: {' '.join(messages)}" if number else " ".join(messages),
+        code=ErrorCode.DATA_TYPE,
+        location=pid.location(number) if number else pid.location(),
+    )
+
+
+def _match(mapped: MappedPatient, pid: Segment, ctx: Context) -> Patient:
+    try:
+        outcome = patient_match_or_create(
+            demographics=mapped.demographics, source=PatientSource.HIS_IMPORT, actor=None, system=ctx.sender
+        )
+    except ValidationError as error:
+        raise _identity_error(error, pid) from None
+    for name, reason in outcome.skipped.items():
+        number = FIELD_LOCATIONS.get(name.split(".")[0], 3)
+        ctx.warn(f"PID-{number}: {reason}", pid.location(number))
+    return outcome.patient
+
+
+def _survivor(patient: Patient) -> Patient:
+    seen = set()
+    while patient.merged_into_id is not None and patient.pk not in seen:
+        seen.add(patient.pk)
+        patient = patient.merged_into
+    return patient
+
+
+def _find(mapped: MappedPatient) -> Patient | None:
+    """The patient these identifiers name exactly (after any merge); None when nobody holds them."""
+    condition = Q()
+    for identifier in mapped.lookup:
+        condition |= Q(kind=identifier.kind, assigner=identifier.assigner, value=identifier.value)
+    if condition:
+        found = PatientIdentifier.objects.filter(condition).select_related("patient").order_by("id").first()
+        if found is not None:
+            return _survivor(found.patient)
+    if mapped.demographics.national_id:
+        return Patient.objects.filter(national_id=mapped.demographics.national_id, merged_into__isnull=True).first()
+    return None
+
+
+def _existing_patient(ctx: Context) -> tuple[Patient, Segment]:
+    pid = ctx.message.require("PID")
+    mapped = map_patient(pid, ctx)
+    patient = _find(mapped)
+    if patient is None:
+        raise Hl7Error(
+            _("No patient holds the identifiers in PID-3 (%(values)s).")
+            % {"values": ", ".join(identifier.value for identifier in mapped.lookup)},
+            code=ErrorCode.UNKNOWN_KEY,
+            location=pid.location(3),
+        )
+    return patient, pid
+
+
+# --- Departments (a small in-process index, refreshed every minute) ------------------------------------
+
+_departments: dict[str, int] = {}
+_departments_loaded = 0.0
+_departments_lock = threading.Lock()
+DEPARTMENT_TTL_SECONDS = 60.0
+
+
+def _department_id(codes: list[str], ctx: Context) -> int | None:
+    global _departments, _departments_loaded
+    if time.monotonic() - _departments_loaded > DEPARTMENT_TTL_SECONDS:
+        index: dict[str, int] = {}
+        for pk, code, name, name_en in Department.objects.values_list("pk", "code", "name", "name_en"):
+            for key in (name_en, name, code):
+                if key:
+                    index[key.strip().upper()] = pk
+        with _departments_lock:
+            _departments, _departments_loaded = index, time.monotonic()
+    for code in codes:
+        mapped = ctx.profile.department_codes.get(code.strip(), code)
+        found = _departments.get(mapped.strip().upper())
+        if found is not None:
+            return found
+    return None
+
+
+def departments_forget() -> None:
+    global _departments_loaded
+    _departments_loaded = 0.0
+
+
+# --- Records with external ids -----------------------------------------------------------------------
+
+
+def _upsert(
+    model: type[Model], patient: Patient, ctx: Context, rows: list[tuple[str, dict]], what: str, found=None
+) -> list:
+    """Create or update `model` rows by (sender, external id); a row of another patient is an error."""
+    if not rows:
+        return []
+    keys = [key[:128] for key, _values in rows]
+    if found is None:
+        found = model.objects.filter(source_system=ctx.sender[:64], external_id__in=keys)
+    existing = {row.external_id: row for row in found}
+    saved = []
+    for key, (_unused, values) in zip(keys, rows, strict=True):
+        row = existing.get(key)
+        if row is None:
+            row = model.objects.create(patient=patient, source_system=ctx.sender[:64], external_id=key, **values)
+            existing[key] = row
+        else:
+            if row.patient_id != patient.pk:
+                raise Hl7Error(
+                    _("%(what)s %(id)s already belongs to another patient.") % {"what": what, "id": key},
+                    code=ErrorCode.DUPLICATE_KEY,
+                )
+            changed = [name for name, value in values.items() if getattr(row, name) != value]
+            if changed:
+                for name in changed:
+                    setattr(row, name, values[name])
+                row.save(update_fields=[*changed, "updated_at"])
+        saved.append(row)
+    return saved
+
+
+def _encounter_key(patient: Patient, data: MappedEncounter) -> str:
+    return data.visit_number or f"{patient.uuid}@{data.started_at:%Y%m%d%H%M%S}"
+
+
+def _encounter_upsert(patient: Patient, data: MappedEncounter, ctx: Context, *, status: str | None) -> Encounter:
+    """The visit in PV1; `status` forces a status (admit, discharge, cancel), None keeps what is stored."""
+    department_id = _department_id(data.department_codes, ctx)
+    values = {
+        "kind": data.kind,
+        "encounter_number": data.visit_number,
+        "department_id": department_id,
+        "doctor_name": data.doctor_name,
+        "ward": data.ward,
+        "bed": data.bed,
+        "started_at": data.started_at,
+    }
+    key = _encounter_key(patient, data)
+    existing = Encounter.objects.filter(source_system=ctx.sender[:64], external_id=key).first()
+    if existing is None:
+        values["status"] = status or data.status
+        values["ended_at"] = data.ended_at
+    else:
+        if status is not None:
+            values["status"] = status
+        if data.ended_at is not None:
+            values["ended_at"] = data.ended_at
+            values["status"] = "finished"
+        # An update without an admit time must not move the visit to the update's own time.
+        if not data.admit_time_sent:
+            values["started_at"] = existing.started_at
+    found = [existing] if existing is not None else []
+    (encounter,) = _upsert(Encounter, patient, ctx, [(key, values)], _("Visit"), found=found)
+    if department_id is not None:
+        PatientDepartment.objects.bulk_create(
+            [PatientDepartment(patient=patient, department_id=department_id)], ignore_conflicts=True
+        )
+    return encounter
+
+
+def _contacts_apply(patient: Patient, ctx: Context) -> None:
+    contacts = map_contacts(ctx.message.all("NK1"))
+    if not contacts:
+        return
+    existing = {contact.name: contact for contact in ContactPerson.objects.filter(patient=patient)}
+    for data in contacts:
+        values = {
+            "relationship": data.relationship,
+            "phone": data.phone,
+            "is_emergency_contact": data.is_emergency_contact,
+        }
+        contact = existing.get(data.name)
+        if contact is None:
+            existing[data.name] = ContactPerson.objects.create(patient=patient, name=data.name, **values)
+            continue
+        changed = [name for name, value in values.items() if getattr(contact, name) != value]
+        if changed:
+            for name in changed:
+                setattr(contact, name, values[name])
+            contact.save(update_fields=[*changed, "updated_at"])
+
+
+def _clinical_apply(patient: Patient, encounter: Encounter | None, ctx: Context) -> None:
+    scope = encounter.external_id if encounter is not None else str(patient.uuid)
+    diagnoses = [
+        (
+            data.identifier or f"{scope}:{data.system}:{data.code}",
+            {
+                "encounter": encounter,
+                "system": data.system,
+                "code": data.code,
+                "name": data.name,
+                "is_primary": data.is_primary,
+                "diagnosed_at": data.diagnosed_at,
+            },
+        )
+        for data in map_diagnoses(ctx.message.all("DG1"), ctx)
+    ]
+    _upsert(Diagnosis, patient, ctx, diagnoses, _("Diagnosis"))
+    allergies = [
+        (
+            f"{patient.uuid}:{data.code or data.substance}",
+            {
+                "substance": data.substance,
+                "code": data.code,
+                "reaction": data.reaction,
+                "severity": data.severity,
+                "recorded_at": data.recorded_at,
+            },
+        )
+        for data in map_allergies(ctx.message.all("AL1"), ctx)
+    ]
+    _upsert(Allergy, patient, ctx, allergies, _("Allergy"))
+    procedures = [
+        (
+            data.identifier or f"{scope}:{data.code or data.name}:{data.performed_at:%Y%m%d%H%M}",
+            {
+                "encounter": encounter,
+                "system": data.system,
+                "code": data.code,
+                "name": data.name,
+                "performed_at": data.performed_at,
+                "performer_name": data.performer_name,
+            },
+        )
+        for data in map_procedures(ctx.message.all("PR1"), ctx)
+    ]
+    _upsert(Procedure, patient, ctx, procedures, _("Procedure"))
+
+
+# --- Handlers ----------------------------------------------------------------------------------------
+
+
+def _adt_patient(ctx: Context) -> Patient:
+    """A01/A04/A05/A08/A28/A31: create or update the patient, the visit and what comes with them."""
+    pid = ctx.message.require("PID")
+    mapped = map_patient(pid, ctx, insurance=ctx.message.all("IN1"))
+    pv1 = ctx.message.first("PV1")
+    visit = map_encounter(pv1, ctx) if pv1 is not None else None
+    patient = _match(mapped, pid, ctx)
+    _contacts_apply(patient, ctx)
+    encounter = None
+    if visit is not None:
+        event = ctx.message.header.trigger_event
+        status = {"A01": "in_progress", "A04": "in_progress", "A05": "planned"}.get(event)
+        encounter = _encounter_upsert(patient, visit, ctx, status=None if visit.ended_at else status)
+    _clinical_apply(patient, encounter, ctx)
+    return patient
+
+
+def _visit_of(patient: Patient, ctx: Context) -> tuple[MappedEncounter, Segment]:
+    pv1 = ctx.message.require("PV1")
+    visit = map_encounter(pv1, ctx)
+    if visit is None:
+        raise Hl7Error(
+            _("PV1-2 says there is no visit (class N or empty)."),
+            code=ErrorCode.REQUIRED_FIELD_MISSING,
+            location=pv1.location(2),
+        )
+    return visit, pv1
+
+
+def _stored_visit(patient: Patient, visit: MappedEncounter, pv1: Segment, ctx: Context) -> Encounter:
+    encounter = Encounter.objects.filter(
+        source_system=ctx.sender[:64], external_id=_encounter_key(patient, visit), patient=patient
+    ).first()
+    if encounter is None:
+        raise Hl7Error(
+            _("No visit %(number)s of this patient is known.") % {"number": visit.visit_number or "?"},
+            code=ErrorCode.UNKNOWN_KEY,
+            location=pv1.location(19),
+        )
+    return encounter
+
+
+def _adt_transfer(ctx: Context) -> Patient:
+    """A02: the visit moves to another department, ward or bed."""
+    patient, _pid = _existing_patient(ctx)
+    visit, _pv1 = _visit_of(patient, ctx)
+    _encounter_upsert(patient, visit, ctx, status="in_progress")
+    return patient
+
+
+def _adt_discharge(ctx: Context) -> Patient:
+    """A03: the visit ends at PV1-45 (or the event time)."""
+    patient, _pid = _existing_patient(ctx)
+    visit, pv1 = _visit_of(patient, ctx)
+    if visit.ended_at is None:
+        visit.ended_at = ctx.event_time
+    encounter = Encounter.objects.filter(
+        source_system=ctx.sender[:64], external_id=_encounter_key(patient, visit)
+    ).first()
+    started = encounter.started_at if encounter is not None else visit.started_at
+    if visit.ended_at < started:
+        raise Hl7Error(
+            _("The discharge time is before the admit time."), code=ErrorCode.DATA_TYPE, location=pv1.location(45)
+        )
+    _encounter_upsert(patient, visit, ctx, status="finished")
+    return patient
+
+
+def _set_visit(ctx: Context, **values) -> Patient:
+    patient, _pid = _existing_patient(ctx)
+    visit, pv1 = _visit_of(patient, ctx)
+    encounter = _stored_visit(patient, visit, pv1, ctx)
+    changed = [name for name, value in values.items() if getattr(encounter, name) != value]
+    for name in changed:
+        setattr(encounter, name, values[name])
+    if changed:
+        encounter.save(update_fields=[*changed, "updated_at"])
+    return patient
+
+
+def _adt_cancel_admit(ctx: Context) -> Patient:
+    """A11: the admission did not happen."""
+    return _set_visit(ctx, status="cancelled")
+
+
+def _adt_cancel_discharge(ctx: Context) -> Patient:
+    """A13: the patient was not discharged after all."""
+    return _set_visit(ctx, status="in_progress", ended_at=None)
+
+
+def _adt_merge(ctx: Context) -> Patient | None:
+    """A40: for each PID/MRG pair the prior patient's records move to the survivor (undoable)."""
+    survivor = None
+    pid: Segment | None = None
+    for segment in ctx.message.segments:
+        if segment.name == "PID":
+            pid = segment
+        elif segment.name == "MRG":
+            if pid is None:
+                raise Hl7Error(
+                    _("MRG comes before any PID."), code=ErrorCode.SEGMENT_SEQUENCE, location=segment.location()
+                )
+            survivor = _merge_pair(pid, segment, ctx)
+            pid = None
+    if survivor is None:
+        raise Hl7Error(
+            _("The required MRG segment is missing."), code=ErrorCode.SEGMENT_SEQUENCE, location=Location("MRG")
+        )
+    return survivor
+
+
+def _merge_pair(pid: Segment, mrg: Segment, ctx: Context) -> Patient:
+    mapped = map_patient(pid, ctx)
+    survivor = _find(mapped)
+    if survivor is None:
+        raise Hl7Error(
+            _("The surviving patient (PID-3 %(values)s) is not known.")
+            % {"values": ", ".join(identifier.value for identifier in mapped.lookup)},
+            code=ErrorCode.UNKNOWN_KEY,
+            location=pid.location(3),
+        )
+    prior_identifiers, national_id, _mrn = identifiers_of(mrg, 1, ctx)
+    prior = _find(
+        MappedPatient(demographics=PatientDemographics(national_id=national_id), lookup=prior_identifiers, key="")
+    )
+    if prior is None:
+        raise Hl7Error(
+            _("The prior patient (MRG-1 %(values)s) is not known.")
+            % {"values": ", ".join(identifier.value for identifier in prior_identifiers) or national_id},
+            code=ErrorCode.UNKNOWN_KEY,
+            location=mrg.location(1),
+        )
+    if prior.pk != survivor.pk:
+        patients_merge(
+            survivor=survivor,
+            prior=prior,
+            actor=None,
+            reason=_("HL7 A40 %(control_id)s") % {"control_id": ctx.message.header.control_id},
+            source=ctx.sender,
+        )
+    return survivor
+
+
+def _oru(ctx: Context) -> Patient:
+    """ORU^R01: lab results, their units, ranges, flags and notes."""
+    pid = ctx.message.require("PID")
+    mapped = map_patient(pid, ctx)
+    results = map_results(ctx.message.segments, ctx)
+    patient = _match(mapped, pid, ctx)
+    pv1 = ctx.message.first("PV1")
+    encounter = None
+    if pv1 is not None and pv1.value(19):
+        encounter = Encounter.objects.filter(
+            source_system=ctx.sender[:64], external_id=pv1.value(19)[:40], patient=patient
+        ).first()
+    rows = []
+    for data in results:
+        order = data.order_key or f"{patient.uuid}@{data.observed_at:%Y%m%d%H%M%S}"
+        rows.append(
+            (
+                f"{order}|{data.result_key}",
+                {
+                    "encounter": encounter,
+                    "panel_code": data.panel_code,
+                    "panel_name": data.panel_name,
+                    "code_system": data.code_system,
+                    "code": data.code,
+                    "name": data.name,
+                    "value": data.value,
+                    "value_numeric": data.value_numeric,
+                    "unit": data.unit,
+                    "reference_range": data.reference_range,
+                    "abnormal_flag": data.abnormal_flag,
+                    "observed_at": data.observed_at,
+                    "note": data.note,
+                },
+            )
+        )
+    _upsert(LabResult, patient, ctx, rows, _("Lab result"))
+    return patient
+
+
+def _siu(ctx: Context) -> Patient:
+    """SIU^S12–S15: the HIS booked, rescheduled, modified or cancelled an appointment."""
+    from appointments.models import HisAppointment
+
+    pid = ctx.message.require("PID")
+    mapped = map_patient(pid, ctx)
+    appointment = map_appointment(ctx.message, ctx)
+    patient = _match(mapped, pid, ctx)
+    values = {
+        "start": appointment.start,
+        "duration_minutes": appointment.duration_minutes,
+        "department_id": _department_id(appointment.department_codes, ctx),
+        "department_code": (appointment.department_codes[0] if appointment.department_codes else "")[:64],
+        "doctor_name": appointment.doctor_name,
+        "status": appointment.status,
+        "reason": appointment.reason,
+    }
+    _upsert(HisAppointment, patient, ctx, [(appointment.appointment_id, values)], _("Appointment"))
+    return patient
+
+
+ADT_HANDLERS: dict[str, Handler] = {
+    "A02": _adt_transfer,
+    "A03": _adt_discharge,
+    "A11": _adt_cancel_admit,
+    "A13": _adt_cancel_discharge,
+    "A40": _adt_merge,
+}

@@ -1,0 +1,1 @@
+"""Console pages of the integration engine: overview, error queue, raw message search, source profiles."""
