@@ -48,7 +48,7 @@ format: venv
 
 ## Refresh the translation catalogues after changing user-facing strings, then compile them.
 messages: venv
-	$(PY) manage.py makemessages --locale zh_Hans --locale en --ignore '.venv/*' --ignore 'var/*' --no-obsolete
+	$(PY) manage.py makemessages --locale zh_Hans --ignore '.venv/*' --ignore 'var/*' --no-obsolete
 	$(PY) manage.py compilemessages --ignore '.venv/*'
 
 ## Fail when the committed .mo files do not match the .po files.

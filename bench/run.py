@@ -56,6 +56,8 @@ def main() -> int:
     parser.add_argument("--patients", type=int, default=1_000_000)
     parser.add_argument("--reuse", action="store_true", help="keep an already seeded database")
     parser.add_argument("--messages", type=int, default=100_000, help="outbox messages to queue and deliver")
+    parser.add_argument("--fhir-patients", type=int, default=1_000_000, help="Patient lines in the NDJSON import")
+    parser.add_argument("--fhir-bundles", type=int, default=300, help="FHIR transaction bundles to post")
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
 
@@ -72,8 +74,10 @@ def main() -> int:
     django.setup()
     from django.core.management import call_command
 
+    from bench import fhir as fhir_bench
     from bench import foundation, outbox, segments
     from bench.harness import Report
+    from bench.hl7 import hl7_mllp
 
     command = "make bench" + (f" BENCH_ARGS='--patients {args.patients}'" if args.patients != 1_000_000 else "")
     report = Report(title="HCRM benchmarks", command=command)
@@ -87,6 +91,8 @@ def main() -> int:
     foundation.api_list(report)
     segments.segments(report)
     outbox.outbox(report, count=args.messages)
+    fhir_bench.fhir(report, patients=args.fhir_patients, bundle_count=args.fhir_bundles)
+    hl7_mllp(report)
 
     report.write(Path(args.output))
     print(f"\nwritten to {args.output}")
