@@ -73,35 +73,43 @@ def _last_updated(resource: dict) -> dt.datetime | None:
 
 
 def page_apply(*, message: InboundMessage, bundle: dict, source: str) -> tuple[int, list[str]]:
-    """Apply one searchset page entry by entry; returns (resources applied, entry errors)."""
+    """Apply one searchset page entry by entry; returns (resources applied, entry errors).
+
+    The page is validated once with the R4B models; its own elements (links, totals) are the remote's
+    paging metadata and are not judged, only the resources that are stored.
+    """
+    from hcrm.audit import audit_system_writes
     from integrations.fhir.services import Applier, EntryFailed, FhirCaller, SystemPrincipal, entry_plan
+    from integrations.fhir.services.apply import entries_ordered
+    from integrations.fhir.services.plan import bundle_validate
 
     caller = FhirCaller(SystemPrincipal(source), source)
     profile = message.source
     applier = Applier(caller, inbound_map.rules_from_profile(profile), remote_system=remote_system(source))
     applied, errors = 0, []
-    entries = []
-    for index, raw in enumerate(bundle.get("entry") or ()):
+    entries = {}
+    raw_entries = bundle.get("entry") if isinstance(bundle.get("entry"), list) else []
+    for index, raw in enumerate(raw_entries):
         if not isinstance(raw, dict) or (raw.get("search") or {}).get("mode") == "outcome":
             continue
         resource = raw.get("resource") or {}
-        entry = entry_plan(index, {**raw, "request": {"method": "POST", "url": resource.get("resourceType", "")}})
-        entries.append(entry)
-    for entry in sorted(
-        entries,
-        key=lambda e: (0 if e.resource_type == "Patient" else 1 if e.resource_type == "Encounter" else 2, e.index),
-    ):
-        if entry.skipped:
-            continue
-        if entry.issues:
-            errors += [f"{', '.join(issue.expression)}: {issue.diagnostics}" for issue in entry.issues]
-            continue
-        try:
-            with transaction.atomic():
-                applier.apply(entry)
-            applied += 1
-        except EntryFailed as failure:
-            errors.append(f"{', '.join(failure.issue.expression)}: {failure.issue.diagnostics}")
+        request = {"method": "POST", "url": resource.get("resourceType", "")}
+        entries[index] = entry_plan(index, {**raw, "request": request})
+    bundle_validate(bundle, entries)
+    with audit_system_writes():
+        for entry in entries_ordered(list(entries.values())):
+            if entry.skipped:
+                continue
+            if entry.issues:
+                errors += [f"{', '.join(issue.expression)}: {issue.diagnostics}" for issue in entry.issues]
+                continue
+            try:
+                with transaction.atomic():
+                    applier.apply(entry)
+                applied += 1
+            except EntryFailed as failure:
+                errors.append(f"{', '.join(failure.issue.expression)}: {failure.issue.diagnostics}")
+        applier.audit_payload(message=message, details={"bundle_type": "searchset"})
     return applied, errors
 
 

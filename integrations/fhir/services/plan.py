@@ -1,0 +1,191 @@
+"""Planning a FHIR write: the shape of each bundle entry, then one R4B validation of the whole payload.
+
+Nothing here touches the database; problems are recorded on the entries (or returned for the bundle
+itself) so a batch can answer each entry and a transaction can refuse them all at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils.translation import gettext as _
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError as PydanticValidationError
+
+from integrations.fhir.outcome import Issue, fhir_path, validation_issues
+from integrations.fhir.registry import RESOURCES
+
+STORED_TYPES = frozenset(RESOURCES)
+
+
+@dataclass
+class Entry:
+    """One write asked for: a bundle entry, or the single resource of POST/PUT Patient."""
+
+    index: int | None
+    method: str
+    url: str
+    resource: dict | None
+    full_url: str = ""
+    if_none_exist: str = ""
+    issues: list[Issue] = field(default_factory=list)
+    skipped: str = ""
+
+    @property
+    def path(self) -> str:
+        return f"Bundle.entry[{self.index}]" if self.index is not None else self.resource_type
+
+    @property
+    def resource_path(self) -> str:
+        return f"{self.path}.resource" if self.index is not None else self.resource_type
+
+    @property
+    def resource_type(self) -> str:
+        return (self.resource or {}).get("resourceType", "")
+
+    @property
+    def url_target(self) -> tuple[str, str, str]:
+        """(type, id, query) of `request.url`: `Patient/123` → id, `Patient?identifier=...` → query."""
+        path, _question, query = self.url.strip("/").partition("?")
+        kind, _slash, resource_id = path.partition("/")
+        return kind, resource_id, query
+
+    @property
+    def validatable(self) -> bool:
+        """Checked against the R4B models: a resource the archive keeps, in an entry of the right shape."""
+        return self.resource is not None and not self.issues and not self.skipped
+
+
+def entry_plan(index: int | None, raw: Any) -> Entry:
+    """Check the shape of one bundle entry; problems are recorded on it, not raised."""
+    raw = raw if isinstance(raw, dict) else {}
+    request = raw.get("request") or {}
+    resource = raw.get("resource")
+    entry = Entry(
+        index=index,
+        method=(request.get("method") or "").upper(),
+        url=request.get("url") or "",
+        resource=resource if isinstance(resource, dict) else None,
+        full_url=raw.get("fullUrl") or "",
+        if_none_exist=request.get("ifNoneExist") or "",
+    )
+    if not request:
+        entry.issues.append(
+            Issue("error", "required", _("A transaction or batch entry needs a request."), (f"{entry.path}.request",))
+        )
+        return entry
+    if entry.method not in ("POST", "PUT") or "$" in entry.url:
+        entry.issues.append(
+            Issue(
+                "error",
+                "not-supported",
+                _("Only POST and PUT entries are accepted; %(method)s %(url)s is not supported.")
+                % {"method": entry.method or "-", "url": entry.url},
+                (f"{entry.path}.request",),
+            )
+        )
+        return entry
+    if entry.resource is None:
+        entry.issues.append(Issue("error", "required", _("This entry has no resource."), (f"{entry.path}.resource",)))
+        return entry
+    kind, resource_id, query = entry.url_target
+    if kind != entry.resource_type:
+        entry.issues.append(
+            Issue(
+                "error",
+                "invalid",
+                _("request.url names %(url)s but the resource is a %(type)s.")
+                % {"url": kind, "type": entry.resource_type},
+                (f"{entry.path}.request.url",),
+            )
+        )
+        return entry
+    if entry.resource_type not in STORED_TYPES:
+        entry.skipped = _("%(type)s resources are not kept by this archive; the entry was skipped.") % {
+            "type": entry.resource_type
+        }
+        return entry
+    if entry.method == "POST" and (resource_id or query):
+        entry.issues.append(
+            Issue("error", "invalid", _("POST goes to the resource type alone."), (f"{entry.path}.request.url",))
+        )
+    if entry.method == "PUT" and not (resource_id or query):
+        entry.issues.append(
+            Issue("error", "invalid", _("PUT needs an id or a search."), (f"{entry.path}.request.url",))
+        )
+    if entry.method == "PUT" and query and entry.resource_type != "Patient":
+        entry.issues.append(
+            Issue(
+                "error",
+                "not-supported",
+                _("Conditional update is supported for Patient only."),
+                (f"{entry.path}.request.url",),
+            )
+        )
+    if entry.if_none_exist and entry.resource_type != "Patient":
+        entry.issues.append(
+            Issue(
+                "error",
+                "not-supported",
+                _("Conditional create is supported for Patient only."),
+                (f"{entry.path}.request.ifNoneExist",),
+            )
+        )
+    return entry
+
+
+def bundle_validate(data: dict, entries: dict[int, Entry]) -> list[Issue]:
+    """Validate the Bundle once with the R4B models; returns issues of the bundle's own elements.
+
+    Problems inside an entry's resource are added to that entry (a batch answers them one by one).
+    Resources of entries already refused or skipped, and of raw entries not in `entries`, are left
+    out: they are not stored, and a resource type R4B does not know cannot be validated at all.
+    """
+    raw_entries = data.get("entry")
+    copy = {key: value for key, value in data.items() if key != "entry"}
+    if isinstance(raw_entries, list):
+        copy["entry"] = [
+            raw
+            if isinstance(raw, dict) and index in entries and entries[index].validatable
+            else ({key: value for key, value in raw.items() if key != "resource"} if isinstance(raw, dict) else raw)
+            for index, raw in enumerate(raw_entries)
+        ]
+    elif raw_entries is not None:
+        copy["entry"] = raw_entries
+    try:
+        get_fhir_model_class("Bundle").model_validate(copy)
+    except PydanticValidationError as error:
+        own: list[Issue] = []
+        for issue, location in zip(validation_issues(error, "Bundle"), _locations(error), strict=True):
+            entry = _entry_of(location, entries)
+            if entry is None:
+                own.append(issue)
+            else:
+                entry.issues.append(
+                    Issue(
+                        issue.severity, issue.code, issue.diagnostics, (fhir_path(location[3:], entry.resource_path),)
+                    )
+                )
+        return own
+    return []
+
+
+def _locations(error: PydanticValidationError) -> list[tuple]:
+    return [tuple(detail.get("loc", ())) for detail in error.errors()]
+
+
+def _entry_of(location: tuple, entries: dict[int, Entry]) -> Entry | None:
+    if len(location) >= 3 and location[0] == "entry" and location[2] == "resource" and isinstance(location[1], int):
+        return entries.get(location[1])
+    return None
+
+
+def resource_validate(entry: Entry) -> None:
+    """Validate the single resource of a POST or PUT with its R4B model; problems are added to the entry."""
+    if not entry.validatable:
+        return
+    try:
+        get_fhir_model_class(entry.resource_type).model_validate(entry.resource)
+    except PydanticValidationError as error:
+        entry.issues.extend(validation_issues(error, entry.resource_path))
