@@ -2,7 +2,7 @@
 
 The sender side runs in this process (one thread per connection); the listener is its own set of
 processes, as in production. "End to end" is from the first byte sent to the ACK read back: the
-listener frames, parses, stores the raw message, applies it, commits, then answers.
+listener frames, parses, applies the message and stores it raw in one transaction, commits, then answers.
 """
 
 from __future__ import annotations
@@ -302,7 +302,7 @@ def bare_parse_rate(messages: list[bytes], processes: int) -> float:
 
 PROFILE_PARTS = [
     ("read MSH, decode, parse (`message.py`)", "integrations/hl7v2/message.py", {"read_header", "parse_message"}),
-    ("store raw (`inbound_store`, own commit)", "integrations/inbound.py", {"inbound_store"}),
+    ("the one audit entry per message (`_audit_applied`)", "integrations/hl7v2/pipeline.py", {"_audit_applied"}),
     ("identity (`patient_match_or_create`)", "patients/services/identity.py", {"patient_match_or_create"}),
     ("apply, identity included (`apply_message`)", "integrations/hl7v2/apply.py", {"apply_message"}),
     ("audit entries (django-auditlog receivers)", "auditlog/receivers.py", {"wrapper"}),

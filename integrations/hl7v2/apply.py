@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from auditlog.context import auditlog_disabled
 from django.core.exceptions import ValidationError
 from django.db.models import Model, Q
 from django.utils.translation import gettext as _
@@ -70,6 +71,7 @@ FIELD_LOCATIONS = {
 class Applied:
     patient: Patient | None
     warnings: list[Warning_] = field(default_factory=list)
+    created: bool = False  # the message registered the patient
 
 
 Handler = Callable[[Context], Patient | None]
@@ -103,7 +105,7 @@ def apply_message(message: Hl7Message, profile: ProfileView, handler: Handler) -
     """Map and write one routed message; raises Hl7Error (AE) for wrong content. The caller holds the transaction."""
     ctx = Context(message=message, profile=profile)
     patient = handler(ctx)
-    return Applied(patient=patient, warnings=ctx.warnings)
+    return Applied(patient=patient, warnings=ctx.warnings, created=ctx.patient_created)
 
 
 def patient_key(message: Hl7Message) -> str:
@@ -134,6 +136,7 @@ def _match(mapped: MappedPatient, pid: Segment, ctx: Context) -> Patient:
         )
     except ValidationError as error:
         raise _identity_error(error, pid) from None
+    ctx.patient_created = outcome.created
     for name, reason in outcome.skipped.items():
         number = FIELD_LOCATIONS.get(name.split(".")[0], 3)
         ctx.warn(f"PID-{number}: {reason}", pid.location(number))
@@ -210,22 +213,35 @@ def departments_forget() -> None:
 # --- Records with external ids -----------------------------------------------------------------------
 
 
+def _per_row_audit() -> bool:
+    """Whether django-auditlog records each row written (a person's writes); bulk inserts would bypass it."""
+    return not auditlog_disabled.get()
+
+
 def _upsert(
     model: type[Model], patient: Patient, ctx: Context, rows: list[tuple[str, dict]], what: str, found=None
 ) -> list:
-    """Create or update `model` rows by (sender, external id); a row of another patient is an error."""
+    """Create or update `model` rows by (sender, external id); a row of another patient is an error.
+
+    Values name columns (`encounter_id`, not `encounter`), so comparing them loads no related row.
+    Unchanged rows are not written; new rows go in one INSERT unless each row must be audited.
+    """
     if not rows:
         return []
+    source_system = ctx.sender[:64]
     keys = [key[:128] for key, _values in rows]
     if found is None:
-        found = model.objects.filter(source_system=ctx.sender[:64], external_id__in=keys)
+        # Unordered: the rows are keyed below, and compiling the model's ordering costs time per message.
+        found = model.objects.filter(source_system=source_system, external_id__in=keys).order_by()
     existing = {row.external_id: row for row in found}
     saved = []
+    new = []
     for key, (_unused, values) in zip(keys, rows, strict=True):
         row = existing.get(key)
         if row is None:
-            row = model.objects.create(patient=patient, source_system=ctx.sender[:64], external_id=key, **values)
+            row = model(patient=patient, source_system=source_system, external_id=key, **values)
             existing[key] = row
+            new.append(row)
         else:
             if row.patient_id != patient.pk:
                 raise Hl7Error(
@@ -238,6 +254,11 @@ def _upsert(
                     setattr(row, name, values[name])
                 row.save(update_fields=[*changed, "updated_at"])
         saved.append(row)
+    if len(new) == 1 or (new and _per_row_audit()):
+        for row in new:
+            row.save(force_insert=True)
+    elif new:
+        model.objects.bulk_create(new)
     return saved
 
 
@@ -258,7 +279,7 @@ def _encounter_upsert(patient: Patient, data: MappedEncounter, ctx: Context, *, 
         "started_at": data.started_at,
     }
     key = _encounter_key(patient, data)
-    existing = Encounter.objects.filter(source_system=ctx.sender[:64], external_id=key).first()
+    existing = Encounter.objects.filter(source_system=ctx.sender[:64], external_id=key).order_by().first()
     if existing is None:
         values["status"] = status or data.status
         values["ended_at"] = data.ended_at
@@ -284,7 +305,10 @@ def _contacts_apply(patient: Patient, ctx: Context) -> None:
     contacts = map_contacts(ctx.message.all("NK1"))
     if not contacts:
         return
-    existing = {contact.name: contact for contact in ContactPerson.objects.filter(patient=patient)}
+    # A patient created by this message has no contacts yet: no need to look.
+    stored = () if ctx.patient_created else ContactPerson.objects.filter(patient=patient).order_by("id")
+    existing = {contact.name: contact for contact in stored}
+    new = []
     for data in contacts:
         values = {
             "relationship": data.relationship,
@@ -293,22 +317,29 @@ def _contacts_apply(patient: Patient, ctx: Context) -> None:
         }
         contact = existing.get(data.name)
         if contact is None:
-            existing[data.name] = ContactPerson.objects.create(patient=patient, name=data.name, **values)
+            existing[data.name] = ContactPerson(patient=patient, name=data.name, **values)
+            new.append(existing[data.name])
             continue
         changed = [name for name, value in values.items() if getattr(contact, name) != value]
         if changed:
             for name in changed:
                 setattr(contact, name, values[name])
             contact.save(update_fields=[*changed, "updated_at"])
+    if len(new) == 1 or (new and _per_row_audit()):
+        for contact in new:
+            contact.save(force_insert=True)
+    elif new:
+        ContactPerson.objects.bulk_create(new)
 
 
 def _clinical_apply(patient: Patient, encounter: Encounter | None, ctx: Context) -> None:
     scope = encounter.external_id if encounter is not None else str(patient.uuid)
+    encounter_id = encounter.pk if encounter is not None else None
     diagnoses = [
         (
             data.identifier or f"{scope}:{data.system}:{data.code}",
             {
-                "encounter": encounter,
+                "encounter_id": encounter_id,
                 "system": data.system,
                 "code": data.code,
                 "name": data.name,
@@ -337,7 +368,7 @@ def _clinical_apply(patient: Patient, encounter: Encounter | None, ctx: Context)
         (
             data.identifier or f"{scope}:{data.code or data.name}:{data.performed_at:%Y%m%d%H%M}",
             {
-                "encounter": encounter,
+                "encounter_id": encounter_id,
                 "system": data.system,
                 "code": data.code,
                 "name": data.name,
@@ -515,7 +546,7 @@ def _oru(ctx: Context) -> Patient:
             (
                 f"{order}|{data.result_key}",
                 {
-                    "encounter": encounter,
+                    "encounter_id": encounter.pk if encounter is not None else None,
                     "panel_code": data.panel_code,
                     "panel_name": data.panel_name,
                     "code_system": data.code_system,

@@ -55,6 +55,7 @@ class Context:
     message: Hl7Message
     profile: ProfileView
     warnings: list[Warning_] = field(default_factory=list)
+    patient_created: bool = False  # set once the patient is matched: this message registered it
 
     @property
     def sender(self) -> str:

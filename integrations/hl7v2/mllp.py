@@ -208,9 +208,9 @@ def default_threads() -> int:
 class DatabaseWorkers:
     """A few long-lived threads that run the pipeline, each keeping its own Django database connection.
 
-    Each message runs in a fresh context (no request or audit state carried over from the last one),
-    with `close_old_connections()` before and after, so a connection broken by a database restart is
-    dropped and the next message opens a new one.
+    Each message runs in a fresh context (no request or audit state carried over from the last one);
+    after it, a connection that saw an error (a database restart) or outlived CONN_MAX_AGE is dropped,
+    so the next message opens a new one.
     """
 
     def __init__(self, *, count: int, handler: Handler) -> None:
@@ -244,7 +244,7 @@ class DatabaseWorkers:
         return self._handler(payload, transport="mllp", peer=peer)
 
     def _run(self) -> None:
-        from django.db import close_old_connections, connections
+        from django.db import connections
 
         while True:
             item = self._queue.get()
@@ -252,16 +252,32 @@ class DatabaseWorkers:
                 break
             loop, future, payload, peer = item
             try:
-                close_old_connections()
                 try:
                     result = contextvars.Context().run(self._call, payload, peer)
                 finally:
-                    close_old_connections()
+                    _connections_tidy()
             except Exception as error:
                 loop.call_soon_threadsafe(_settle, future, None, error)
             else:
                 loop.call_soon_threadsafe(_settle, future, result, None)
         connections.close_all()
+
+
+def _connections_tidy() -> None:
+    """After a message: drop a connection that saw an error or outlived its age; keep a healthy one as it is.
+
+    `close_old_connections()` after every message would also make Django ping the server (`SELECT 1`,
+    with CONN_HEALTH_CHECKS) before the next one: a round trip per message for nothing. A connection
+    broken since (the server restarted) fails its next query, which gets an AE, and is dropped here.
+    """
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is None:
+            continue
+        expired = connection.close_at is not None and time.monotonic() >= connection.close_at
+        if connection.errors_occurred or expired or connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
 
 
 def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:

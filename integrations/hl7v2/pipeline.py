@@ -6,6 +6,7 @@ from several worker threads at once, each with its own database connection.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -15,16 +16,17 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from hcrm.audit import Event, audit_acting_as, audit_write
+from hcrm.audit import Event, audit_acting_as, audit_system_writes, audit_write
 from integrations.hl7v2.ack import AckError, build_ack
-from integrations.hl7v2.apply import Applied, apply_message, patient_key, route
+from integrations.hl7v2.apply import Applied, Handler, apply_message, patient_key, route
 from integrations.hl7v2.charset import codec_for
 from integrations.hl7v2.errors import ErrorCode, Hl7Error, Location, rejected
-from integrations.hl7v2.message import Header, parse_message, read_header
+from integrations.hl7v2.message import Header, Hl7Message, parse_message, read_header
 from integrations.hl7v2.normalize import envelope_header, split_messages
 from integrations.hl7v2.sources import ProfileView, source_profile_for, source_profile_load
 from integrations.inbound import inbound_store
 from integrations.models import InboundMessage, Protocol
+from patients.models import PatientSource
 
 logger = logging.getLogger(__name__)
 Status = InboundMessage.Status
@@ -100,41 +102,84 @@ def _warning_text(applied: Applied) -> str:
     )
 
 
-def _process(row: InboundMessage, raw: bytes, header: Header, profile: ProfileView) -> Received:
-    """Decode, parse, route and apply a stored message; its row ends applied, failed or rejected."""
+def _prepare(raw: bytes, header: Header, profile: ProfileView) -> tuple[Hl7Message, Handler]:
+    """Decode, parse and route a message (no database work); raises Hl7Error for one that cannot be applied."""
+    if not profile.is_active:
+        raise rejected(
+            _("Messages from %(sender)s are switched off in its source profile.") % {"sender": header.sender},
+            code=ErrorCode.UNKNOWN_KEY,
+            location=Location("MSH", 1, 3),
+        )
+    codec = _codec(header, profile)
+    if codec is None:
+        raise rejected(
+            _("MSH-18: character set %(charset)s is not supported.") % {"charset": header.charset},
+            code=ErrorCode.TABLE_VALUE_NOT_FOUND,
+            location=Location("MSH", 1, 18),
+        )
+    try:
+        text = raw.decode(codec)
+    except UnicodeDecodeError as error:
+        codec_name = header.charset or profile.default_charset
+        raise rejected(
+            _("The message is not valid %(charset)s text (byte %(position)d).")
+            % {"charset": codec_name, "position": error.start},
+            code=ErrorCode.DATA_TYPE,
+            location=Location("MSH", 1, 18),
+        ) from None
+    message = parse_message(text, header=header, codec=codec)
+    return message, route(header.message_code, header.trigger_event)
+
+
+def _codec(header: Header, profile: ProfileView) -> str | None:
+    return codec_for(header.charset) if header.charset else profile.default_charset
+
+
+def _apply(message: Hl7Message, profile: ProfileView, handler: Handler, *, system: bool) -> Applied:
+    """Apply under the per-patient lock; a system's writes are audited once per message, not row by row."""
+    _lock_patient(patient_key(message))
+    if not system:
+        return apply_message(message, profile, handler)
+    with audit_system_writes():
+        return apply_message(message, profile, handler)
+
+
+def _audit_applied(row: InboundMessage, applied: Applied, peer: str) -> None:
+    """The one audit entry of a message another system sent: which patient, which stored message."""
+    details = {
+        "hl7": {
+            "message": str(row.uuid),
+            "control_id": row.control_id,
+            "message_type": row.message_type,
+            "sender": row.sender,
+            "peer": peer or row.peer,
+        }
+    }
+    event = Event.CREATE if applied.created else Event.UPDATE
+    with audit_acting_as(f"{PatientSource.HIS_IMPORT}:{row.sender}"):
+        audit_write(event=event, instance=applied.patient if applied.patient is not None else row, details=details)
+
+
+def _success_ack(header: Header, applied: Applied, codec: str) -> bytes:
+    ack_errors = [
+        AckError(code=ErrorCode.DATA_TYPE, message=warning.message, location=warning.location, severity="W")
+        for warning in applied.warnings
+    ]
+    return build_ack(header, "AA", errors=ack_errors, codec=codec)
+
+
+def _process(row: InboundMessage, raw: bytes, header: Header, profile: ProfileView, *, system: bool) -> Received:
+    """Apply a message stored earlier; its row ends applied, failed or rejected.
+
+    `system` is False when a person reprocesses it: then every row written is audited on its own.
+    """
     expected = row.status
     codec = "utf-8"
     try:
-        if not profile.is_active:
-            raise rejected(
-                _("Messages from %(sender)s are switched off in its source profile.") % {"sender": header.sender},
-                code=ErrorCode.UNKNOWN_KEY,
-                location=Location("MSH", 1, 3),
-            )
-        found = codec_for(header.charset) if header.charset else profile.default_charset
-        if found is None:
-            raise rejected(
-                _("MSH-18: character set %(charset)s is not supported.") % {"charset": header.charset},
-                code=ErrorCode.TABLE_VALUE_NOT_FOUND,
-                location=Location("MSH", 1, 18),
-            )
-        codec = found
-        try:
-            text = raw.decode(codec)
-        except UnicodeDecodeError as error:
-            codec_name = header.charset or profile.default_charset
-            raise rejected(
-                _("The message is not valid %(charset)s text (byte %(position)d).")
-                % {"charset": codec_name, "position": error.start},
-                code=ErrorCode.DATA_TYPE,
-                location=Location("MSH", 1, 18),
-            ) from None
-        message = parse_message(text, header=header, codec=codec)
-        handler = route(header.message_code, header.trigger_event)
+        codec = _codec(header, profile) or codec
+        message, handler = _prepare(raw, header, profile)
         with transaction.atomic():
-            _lock_patient(patient_key(message))
-            applied = apply_message(message, profile, handler)
-            warnings = _warning_text(applied)
+            applied = _apply(message, profile, handler, system=system)
             updated = _finish(
                 row.pk,
                 expected,
@@ -142,10 +187,12 @@ def _process(row: InboundMessage, raw: bytes, header: Header, profile: ProfileVi
                 patient=applied.patient,
                 error_code="",
                 error_location="",
-                error=warnings,
+                error=_warning_text(applied),
             )
             if not updated:
                 raise _Superseded
+            if system:
+                _audit_applied(row, applied, "")
     except _Superseded:
         return _outcome_of(row.pk, header, codec)
     except Hl7Error as error:
@@ -168,13 +215,72 @@ def _process(row: InboundMessage, raw: bytes, header: Header, profile: ProfileVi
     except DatabaseError:
         logger.exception("HL7 message %s from %s: database error", header.control_id, header.sender)
         return _unavailable(header, codec)
-    ack_errors = [
-        AckError(code=ErrorCode.DATA_TYPE, message=warning.message, location=warning.location, severity="W")
-        for warning in applied.warnings
-    ]
-    return Received(
-        ack=build_ack(header, "AA", errors=ack_errors, codec=codec), status=Status.APPLIED, message_id=row.pk
-    )
+    return Received(ack=_success_ack(header, applied, codec), status=Status.APPLIED, message_id=row.pk)
+
+
+class _AlreadyStored(Exception):
+    """The sender's earlier copy of this control id is stored: this one is a redelivery."""
+
+
+def _receive_new(raw: bytes, header: Header, *, transport: str, peer: str, profile: ProfileView) -> Received:
+    """Apply a message and store it raw, applied, in one transaction, committed before the AA is sent.
+
+    A message that cannot be applied is stored with its reason instead; one whose control id is
+    already stored is a redelivery. When the database fails nothing is acknowledged with AA: the
+    sender keeps the message and sends it again.
+    """
+    row = _unsaved(raw, header, transport=transport, peer=peer, profile=profile)
+    codec = _codec(header, profile) or "utf-8"
+    try:
+        message, handler = _prepare(raw, header, profile)
+        with transaction.atomic():
+            applied = _apply(message, profile, handler, system=True)
+            row.status, row.patient = Status.APPLIED, applied.patient
+            row.error = _warning_text(applied)
+            row.attempts, row.processed_at = 1, timezone.now()
+            try:
+                row.save(force_insert=True)
+            except IntegrityError as error:
+                raise _AlreadyStored from error
+            _audit_applied(row, applied, peer)
+    except _AlreadyStored:
+        return _redelivered(raw, header, transport=transport, peer=peer, profile=profile)
+    except Hl7Error as error:
+        return _store_refused(raw, header, error, transport=transport, peer=peer, profile=profile, codec=codec)
+    except DatabaseError:
+        logger.exception("HL7 message %s from %s: database error", header.control_id, header.sender)
+        return _unavailable(header, codec)
+    except Exception:
+        # A defect must not lose the message: keep it raw, unprocessed, for an operator to reprocess.
+        logger.exception("HL7 message %s from %s: unexpected error", header.control_id, header.sender)
+        with contextlib.suppress(DatabaseError):
+            _store(raw, header, transport=transport, peer=peer, profile=profile)
+        return _unavailable(header, codec)
+    return Received(ack=_success_ack(header, applied, codec), status=Status.APPLIED, message_id=row.pk)
+
+
+def _store_refused(
+    raw: bytes, header: Header, error: Hl7Error, *, transport: str, peer: str, profile: ProfileView, codec: str
+) -> Received:
+    """Store a message that could not be applied, failed or rejected with its reason (the error queue)."""
+    status = Status.REJECTED if error.ack_code == "AR" else Status.FAILED
+    try:
+        try:
+            row = _store(raw, header, transport=transport, peer=peer, profile=profile)
+        except IntegrityError:
+            return _redelivered(raw, header, transport=transport, peer=peer, profile=profile)
+        _finish(
+            row.pk,
+            Status.RECEIVED,
+            status=status,
+            patient=None,
+            error_code=error.code,
+            error_location=str(error.location or "")[:60],
+            error=error.message,
+        )
+    except DatabaseError:
+        return _unavailable(header, codec)
+    return Received(ack=_error_ack(header, error, codec), status=status, message_id=row.pk)
 
 
 def _outcome_of(row_id: int, header: Header, codec: str) -> Received:
@@ -206,6 +312,22 @@ def _store(
     )
 
 
+def _unsaved(raw: bytes, header: Header, *, transport: str, peer: str, profile: ProfileView) -> InboundMessage:
+    """The row `_store` would write, not yet saved (it is saved in the transaction that applies it)."""
+    return InboundMessage(
+        protocol=Protocol.HL7V2,
+        transport=transport,
+        raw=raw,
+        sender=header.sender[:201],
+        source_id=profile.pk,
+        peer=peer[:100],
+        control_id=header.control_id[:199],
+        message_type=header.message_type[:40],
+        version=header.version[:10],
+        patient_identifiers=_identifiers_for_search(raw)[:500],
+    )
+
+
 def _receive_message(raw: bytes, *, transport: str, peer: str) -> Received:
     header = read_header(raw)
     if header.problem is not None:
@@ -228,14 +350,10 @@ def _receive_message(raw: bytes, *, transport: str, peer: str) -> Received:
         return Received(ack=_error_ack(header, header.problem), status=Status.REJECTED, message_id=row.pk)
     try:
         profile = source_profile_for(application=header.sending_application, facility=header.sending_facility)
-        try:
-            row = _store(raw, header, transport=transport, peer=peer, profile=profile)
-        except IntegrityError:
-            return _redelivered(raw, header, transport=transport, peer=peer, profile=profile)
     except DatabaseError:
         logger.exception("HL7 message %s from %s could not be stored", header.control_id, header.sender)
         return _unavailable(header, "utf-8")
-    return _process(row, raw, header, profile)
+    return _receive_new(raw, header, transport=transport, peer=peer, profile=profile)
 
 
 def _redelivered(raw: bytes, header: Header, *, transport: str, peer: str, profile: ProfileView) -> Received:
@@ -255,8 +373,7 @@ def _redelivered(raw: bytes, header: Header, *, transport: str, peer: str, profi
             ack=build_ack(header, "AA", codec=codec or "utf-8"), status=Status.DUPLICATE, message_id=copy.pk
         )
     # The first copy was never applied (it failed, or the listener died before finishing it): try it again.
-    received = _process(original, bytes(original.raw), read_header(bytes(original.raw)), profile)
-    return received
+    return _process(original, bytes(original.raw), read_header(bytes(original.raw)), profile, system=True)
 
 
 def hl7_receive_detailed(payload: bytes, *, transport: str, peer: str = "") -> list[Received]:
@@ -352,7 +469,7 @@ def hl7_reprocess(*, message: InboundMessage, actor) -> InboundMessage:
         if header.problem is None:
             profile = source_profile_load(application=header.sending_application, facility=header.sending_facility)
             before = message.status
-            _process(message, raw, header, profile)
+            _process(message, raw, header, profile, system=False)
             message.refresh_from_db()
             audit_write(
                 event=Event.UPDATE,

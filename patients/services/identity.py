@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from auditlog.context import auditlog_disabled
 from django.apps import apps
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -417,7 +418,7 @@ def _match_once(clean: CleanDemographics, *, source: str, origin: str) -> MatchO
             condition |= Q(kind=identifier.kind, assigner=identifier.assigner, value=identifier.value)
         rows = {
             (row.kind, row.assigner, row.value): row
-            for row in PatientIdentifier.objects.filter(condition).select_related("patient__merged_into")
+            for row in PatientIdentifier.objects.filter(condition).select_related("patient__merged_into").order_by()
         }
         for identifier in clean.identifiers:
             row = rows.get((identifier.kind, identifier.assigner, identifier.value))
@@ -476,15 +477,37 @@ def _patient_create(
     patient.source = _patient_source(source)
     try:
         with transaction.atomic():
-            patient.mrn = clean.mrn or mrn_next()
+            patient.mrn = clean.mrn or _mrn_allocate() or mrn_next()
             patient.save()
-            for identifier in identifiers:
-                PatientIdentifier(
-                    patient=patient, kind=identifier.kind, assigner=identifier.assigner, value=identifier.value
-                ).save()
+            _identifiers_add(patient, identifiers)
     except IntegrityError:
         raise _Retry from None
     return patient
+
+
+def _mrn_allocate() -> str:
+    """The next MRN from the counter in one statement; "" when the counter does not exist yet."""
+    from django.conf import settings
+
+    from hcrm.models import Counter
+
+    table = connection.ops.quote_name(Counter._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET value = value + 1 WHERE name = %s RETURNING value", ["mrn"])  # noqa: S608 (a table name from the model)
+        row = cursor.fetchone()
+    return f"{settings.MRN_PREFIX}{row[0]:08d}" if row else ""
+
+
+def _identifiers_add(patient: Patient, identifiers: list[IdentifierInput]) -> None:
+    rows = [
+        PatientIdentifier(patient=patient, kind=identifier.kind, assigner=identifier.assigner, value=identifier.value)
+        for identifier in identifiers
+    ]
+    if len(rows) > 1 and auditlog_disabled.get():
+        PatientIdentifier.objects.bulk_create(rows)
+        return
+    for row in rows:  # one by one, so that each is audited
+        row.save()
 
 
 def _patient_change(
@@ -510,10 +533,7 @@ def _patient_change(
         with transaction.atomic(savepoint=unique):
             if changed:
                 patient.save(update_fields=[*changed, "updated_at"])
-            for identifier in identifiers:
-                PatientIdentifier(
-                    patient=patient, kind=identifier.kind, assigner=identifier.assigner, value=identifier.value
-                ).save()
+            _identifiers_add(patient, identifiers)
     except IntegrityError:
         if not unique:
             raise

@@ -196,14 +196,69 @@ def test_update_for_a_known_patient_costs_few_queries(django_assert_num_queries)
     update = adt("MSG0002", trigger="A08", segments=("EVN|A08|20250302083000", pid(), pv1()))
     hl7_receive(update, transport="mllp")  # warms the profile and department caches
 
-    # Store raw (in a savepoint here, its own transaction in production), then in the apply savepoint:
-    # match by identifier, look up the visit (unchanged: no write), mark applied; PostgreSQL adds the
-    # per-patient advisory lock.
-    with django_assert_num_queries(9 if connection.vendor == "postgresql" else 8):
+    # One transaction (a savepoint here): match by identifier, look up the visit (unchanged: no write),
+    # store the raw message as applied, write its one audit entry; PostgreSQL adds the per-patient
+    # advisory lock.
+    with django_assert_num_queries(7 if connection.vendor == "postgresql" else 6):
         result = hl7_receive_detailed(
             adt("MSG0003", trigger="A08", segments=("EVN|A08|20250302083000", pid(), pv1())), transport="mllp"
         )[0]
     assert result.status == "applied"
+
+
+def test_an_applied_message_leaves_one_audit_entry_naming_the_patient_and_the_message():
+    DepartmentFactory(code="NK", name="内科")
+    SourceProfile.objects.create(
+        sending_application="HIS", sending_facility="TCMH", name="HIS", department_codes={"0301": "NK"}
+    )
+    dg1 = "DG1|1||I10^原发性高血压^I10||20250301083000|A"
+    nk1 = "NK1|1|王^大明|FTH^父亲^HL70063||^PRN^PH^^^^13900139000"
+    raw = adt(segments=("EVN|A01|20250301083000", pid(), nk1, pv1(), dg1))
+
+    hl7_receive(raw, transport="mllp", peer="10.0.0.9:40001")
+
+    patient, stored = Patient.objects.get(), InboundMessage.objects.get()
+    (entry,) = AuditEntry.objects.all()
+    assert (entry.event, entry.object_pk, entry.patient_uuid, entry.actor, entry.client) == (
+        "create",
+        str(patient.pk),
+        patient.uuid,
+        None,
+        "his_import:HIS^TCMH",
+    )
+    assert entry.additional_data == {
+        "hl7": {
+            "message": str(stored.uuid),
+            "control_id": "MSG0001",
+            "message_type": "ADT^A01",
+            "sender": "HIS^TCMH",
+            "peer": "10.0.0.9:40001",
+        }
+    }
+
+    hl7_receive(adt("MSG0002", trigger="A08", segments=("EVN|A08|20250302083000", pid(), pv1())), transport="mllp")
+
+    update = AuditEntry.objects.exclude(pk=entry.pk).get()
+    assert (update.event, update.patient_uuid, update.additional_data["hl7"]["control_id"]) == (
+        "update",
+        patient.uuid,
+        "MSG0002",
+    )
+
+
+def test_reprocess_by_an_operator_audits_every_row_it_writes():
+    operator = UserFactory(username="it")
+    (result,) = hl7_receive_detailed(adt(segments=("EVN|A01|20250301083000", pid(sex="X"), pv1())), transport="mllp")
+    assert (result.status, AuditEntry.objects.count()) == ("failed", 0)
+    profile = SourceProfile.objects.get(sending_application="HIS", sending_facility="TCMH")
+    profile.sex_codes = {**profile.sex_codes, "X": "other"}
+    profile.save()
+
+    hl7_reprocess(message=InboundMessage.objects.get(), actor=operator)
+
+    written = sorted(AuditEntry.objects.filter(event="create").values_list("content_type__model", flat=True))
+    assert written == ["encounter", "patient", "patientidentifier"]
+    assert AuditEntry.objects.filter(additional_data__hl7__isnull=False).count() == 0
 
 
 def test_discharge_transfer_and_cancellations_change_the_visit():
