@@ -79,7 +79,9 @@ def main() -> int:
     from bench.harness import Report
     from bench.hl7 import hl7_mllp
 
-    command = "make bench" + (f" BENCH_ARGS='--patients {args.patients}'" if args.patients != 1_000_000 else "")
+    options = [f"--patients {args.patients}"] if args.patients != 1_000_000 else []
+    options += ["--reuse"] if args.reuse else []
+    command = "make bench" + (f" BENCH_ARGS='{' '.join(options)}'" if options else "")
     report = Report(title="HCRM benchmarks", command=command)
 
     started = time.perf_counter()

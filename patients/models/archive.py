@@ -249,8 +249,10 @@ class ExternalRecord(PatientRecord):
     class Meta:
         abstract = True
         constraints = [
+            # The external id leads: a lookup by it stays one index probe whatever the planner
+            # believes about how many rows a sender has (a new sender's statistics lag behind).
             models.UniqueConstraint(
-                fields=["source_system", "external_id"],
+                fields=["external_id", "source_system"],
                 condition=Q(external_id__isnull=False),
                 name="%(app_label)s_%(class)s_external_unique",
             )
