@@ -13,6 +13,7 @@ from django.db.models import Model, Q
 from django.utils.translation import gettext as _
 
 from hcrm.models import Department
+from hcrm.rows import row_update, rows_load
 from integrations.hl7v2.errors import ErrorCode, Hl7Error, Location, Warning_, rejected
 from integrations.hl7v2.mapping import (
     Context,
@@ -231,8 +232,8 @@ def _upsert(
     source_system = ctx.sender[:64]
     keys = [key[:128] for key, _values in rows]
     if found is None:
-        # Unordered: the rows are keyed below, and compiling the model's ordering costs time per message.
-        found = model.objects.filter(source_system=source_system, external_id__in=keys).order_by()
+        where = f"t.external_id IN ({', '.join(['%s'] * len(keys))}) AND t.source_system = %s"
+        found = rows_load(model, where, [*keys, source_system])
     existing = {row.external_id: row for row in found}
     saved = []
     new = []
@@ -252,7 +253,7 @@ def _upsert(
             if changed:
                 for name in changed:
                     setattr(row, name, values[name])
-                row.save(update_fields=[*changed, "updated_at"])
+                row_update(row, changed)
         saved.append(row)
     if len(new) == 1 or (new and _per_row_audit()):
         for row in new:
@@ -279,7 +280,8 @@ def _encounter_upsert(patient: Patient, data: MappedEncounter, ctx: Context, *, 
         "started_at": data.started_at,
     }
     key = _encounter_key(patient, data)
-    existing = Encounter.objects.filter(source_system=ctx.sender[:64], external_id=key).order_by().first()
+    stored = rows_load(Encounter, "t.external_id = %s AND t.source_system = %s", [key, ctx.sender[:64]])
+    existing = stored[0] if stored else None
     if existing is None:
         values["status"] = status or data.status
         values["ended_at"] = data.ended_at
@@ -306,7 +308,7 @@ def _contacts_apply(patient: Patient, ctx: Context) -> None:
     if not contacts:
         return
     # A patient created by this message has no contacts yet: no need to look.
-    stored = () if ctx.patient_created else ContactPerson.objects.filter(patient=patient).order_by("id")
+    stored = () if ctx.patient_created else rows_load(ContactPerson, "t.patient_id = %s ORDER BY t.id", [patient.pk])
     existing = {contact.name: contact for contact in stored}
     new = []
     for data in contacts:
@@ -324,7 +326,7 @@ def _contacts_apply(patient: Patient, ctx: Context) -> None:
         if changed:
             for name in changed:
                 setattr(contact, name, values[name])
-            contact.save(update_fields=[*changed, "updated_at"])
+            row_update(contact, changed)
     if len(new) == 1 or (new and _per_row_audit()):
         for contact in new:
             contact.save(force_insert=True)

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from hcrm.audit import Event, audit_acting_as, audit_write
+from hcrm.rows import row_update, rows_load_joined
 from patients.models import (
     BreakGlassGrant,
     Consent,
@@ -406,6 +407,16 @@ def _holders(clean: CleanDemographics, matched: Patient | None) -> tuple[Patient
     return by_national_id, by_mrn
 
 
+def _identifier_holders(identifiers: list[IdentifierInput]) -> dict[tuple[str, str, str], Patient]:
+    """The patients holding these identifiers, by (kind, assigner, value): one statement, no queryset to compile."""
+    quote = connection.ops.quote_name
+    joined = f"JOIN {quote(PatientIdentifier._meta.db_table)} i ON i.patient_id = t.id"
+    where = " OR ".join(["(i.kind = %s AND i.assigner = %s AND i.value = %s)"] * len(identifiers))
+    params = [part for identifier in identifiers for part in (identifier.kind, identifier.assigner, identifier.value)]
+    found = rows_load_joined(Patient, joined, ("i.kind", "i.assigner", "i.value"), where, params)
+    return {key: patient for patient, key in found}
+
+
 def _match_once(clean: CleanDemographics, *, source: str, origin: str) -> MatchOutcome:
     """One matching pass; `source` is how the patient came in, `origin` the label kept on candidates."""
     matched: Patient | None = None
@@ -413,19 +424,13 @@ def _match_once(clean: CleanDemographics, *, source: str, origin: str) -> MatchO
     conflicts: dict[int, tuple[Patient, dict]] = {}
     held: set[tuple[str, str, str]] = set()
     if clean.identifiers:
-        condition = Q(pk__in=[])
+        holders = _identifier_holders(clean.identifiers)
         for identifier in clean.identifiers:
-            condition |= Q(kind=identifier.kind, assigner=identifier.assigner, value=identifier.value)
-        rows = {
-            (row.kind, row.assigner, row.value): row
-            for row in PatientIdentifier.objects.filter(condition).select_related("patient__merged_into").order_by()
-        }
-        for identifier in clean.identifiers:
-            row = rows.get((identifier.kind, identifier.assigner, identifier.value))
-            if row is None:
+            holder = holders.get((identifier.kind, identifier.assigner, identifier.value))
+            if holder is None:
                 continue
             held.add((identifier.kind, identifier.assigner, identifier.value))
-            holder = _survivor(row.patient)
+            holder = _survivor(holder)
             if matched is None:
                 matched, matched_by = holder, "identifier"
             elif holder.pk != matched.pk:
@@ -532,7 +537,7 @@ def _patient_change(
     try:
         with transaction.atomic(savepoint=unique):
             if changed:
-                patient.save(update_fields=[*changed, "updated_at"])
+                row_update(patient, changed)
             _identifiers_add(patient, identifiers)
     except IntegrityError:
         if not unique:

@@ -1,0 +1,104 @@
+"""Loading model rows by a fixed condition without building a queryset: for the per-message hot paths.
+
+Compiling a queryset costs more Python time than PostgreSQL takes to answer a primary-key or
+unique-index probe. Here the SELECT list and the value converters of a model are worked out once;
+each call only runs the statement and builds the instances, as the ORM would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from django.db import connection
+from django.db.models import Model
+
+ModelT = TypeVar("ModelT", bound=Model)
+_Converters = list[tuple[int, list[Callable], Any]]
+_plans: dict[tuple[str, type[Model], str], tuple[str, _Converters]] = {}
+
+
+def _plan(model: type[Model], alias: str) -> tuple[str, _Converters]:
+    key = (connection.vendor, model, alias)
+    plan = _plans.get(key)
+    if plan is None:
+        quote = connection.ops.quote_name
+        fields = model._meta.concrete_fields
+        columns = ", ".join(f"{alias}.{quote(field.column)}" for field in fields)
+        converters: _Converters = []
+        for index, field in enumerate(fields):
+            column = field.get_col(model._meta.db_table)
+            found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            if found:
+                converters.append((index, found, column))
+        plan = (f"SELECT {columns} FROM {quote(model._meta.db_table)} {alias}", converters)  # noqa: S608 (model metadata)
+        _plans[key] = plan
+    return plan
+
+
+def rows_load(model: type[ModelT], where: str, params: Sequence[Any], *, alias: str = "t") -> list[ModelT]:
+    """Instances of `model` whose row matches `where` (SQL on table alias `alias`, %s placeholders)."""
+    select, converters = _plan(model, alias)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{select} WHERE {where}", params)
+        fetched = cursor.fetchall()
+    return [model.from_db(connection.alias, None, _converted(row, converters)) for row in fetched]
+
+
+def rows_load_joined(
+    model: type[ModelT], joined: str, extra: Sequence[str], where: str, params: Sequence[Any], *, alias: str = "t"
+) -> list[tuple[ModelT, tuple]]:
+    """Like `rows_load`, with `joined` (a FROM-clause continuation) and `extra` columns returned beside each row."""
+    select, converters = _plan(model, alias)
+    columns, source = select.split(" FROM ", 1)
+    extra_sql = "".join(f", {column}" for column in extra)
+    width = len(model._meta.concrete_fields)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{columns}{extra_sql} FROM {source} {joined} WHERE {where}", params)
+        fetched = cursor.fetchall()
+    return [
+        (model.from_db(connection.alias, None, _converted(row[:width], converters)), tuple(row[width:]))
+        for row in fetched
+    ]
+
+
+def _converted(row: Sequence[Any], converters: _Converters) -> list[Any]:
+    values = list(row)
+    for index, functions, column in converters:
+        value = values[index]
+        for function in functions:
+            value = function(value, column, connection)
+        values[index] = value
+    return values
+
+
+def row_update(instance: Model, fields: Sequence[str]) -> None:
+    """Write `fields` of `instance` (and `updated_at` when the model has it) with one UPDATE by primary key.
+
+    Only for writes that are not audited row by row (a system's, audited once per message): an audited
+    write goes through `save()` so that django-auditlog sees it.
+    """
+    from auditlog.context import auditlog_disabled
+
+    model = type(instance)
+    meta = model._meta
+    names = list(fields)
+    if any(field.name == "updated_at" for field in meta.concrete_fields) and "updated_at" not in names:
+        names.append("updated_at")
+    if not auditlog_disabled.get():
+        instance.save(update_fields=names)
+        return
+    quote = connection.ops.quote_name
+    assignments = []
+    params = []
+    for name in names:
+        field = meta.get_field(name)
+        value = field.pre_save(instance, add=False)
+        assignments.append(f"{quote(field.column)} = %s")
+        params.append(field.get_db_prep_save(value, connection))
+    params.append(instance.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} WHERE {quote(meta.pk.column)} = %s",  # noqa: S608 (model metadata)
+            params,
+        )
