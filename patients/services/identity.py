@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from hcrm.audit import Event, audit_acting_as, audit_write
-from hcrm.rows import row_update, rows_load_joined
+from hcrm.rows import row_update, rows_load, rows_load_joined
 from patients.models import (
     BreakGlassGrant,
     Consent,
@@ -385,12 +385,14 @@ def _holders(clean: CleanDemographics, matched: Patient | None) -> tuple[Patient
     need_mrn = bool(mrn) and (matched is None or matched.mrn != mrn)
     if not (need_national_id or need_mrn):
         return (matched if national_id else None), (matched if mrn else None)
-    condition = Q(pk__in=[])
+    conditions, params = [], []
     if need_national_id:
-        condition |= Q(national_id=national_id)
+        conditions.append("t.national_id = %s")
+        params.append(national_id)
     if need_mrn:
-        condition |= Q(mrn=mrn)
-    rows = list(Patient.objects.filter(condition).select_related("merged_into").order_by("pk")[:20])
+        conditions.append("t.mrn = %s")
+        params.append(mrn)
+    rows = rows_load(Patient, f"{' OR '.join(conditions)} ORDER BY t.id LIMIT 20", params)
     by_national_id = by_mrn = None
     if need_national_id:
         # An active holder first: merged patients keep their ID number but are no longer anyone's record.
