@@ -102,3 +102,34 @@ def row_update(instance: Model, fields: Sequence[str]) -> None:
             f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} WHERE {quote(meta.pk.column)} = %s",  # noqa: S608 (model metadata)
             params,
         )
+
+
+def row_insert(instance: Model) -> None:
+    """INSERT a new `instance` with one statement, as `save(force_insert=True)` would, without the save machinery.
+
+    A model that django-auditlog records row by row goes through `save()` while auditing is on.
+    """
+    from auditlog.context import auditlog_disabled
+    from auditlog.registry import auditlog
+
+    model = type(instance)
+    if not connection.features.can_return_columns_from_insert or (
+        not auditlog_disabled.get() and auditlog.contains(model)
+    ):
+        instance.save(force_insert=True)
+        return
+    meta = model._meta
+    quote = connection.ops.quote_name
+    fields = [field for field in meta.concrete_fields if not (field.primary_key and instance.pk is None)]
+    values = [field.get_db_prep_save(field.pre_save(instance, add=True), connection) for field in fields]
+    columns = ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608 (model metadata)
+            f"RETURNING {quote(meta.pk.column)}",
+            values,
+        )
+        instance.pk = cursor.fetchone()[0]
+    instance._state.adding = False
+    instance._state.db = connection.alias

@@ -13,7 +13,7 @@ from django.db.models import Model, Q
 from django.utils.translation import gettext as _
 
 from hcrm.models import Department
-from hcrm.rows import row_update, rows_load
+from hcrm.rows import row_insert, row_update, rows_load
 from integrations.hl7v2.errors import ErrorCode, Hl7Error, Location, Warning_, rejected
 from integrations.hl7v2.mapping import (
     Context,
@@ -257,7 +257,7 @@ def _upsert(
         saved.append(row)
     if len(new) == 1 or (new and _per_row_audit()):
         for row in new:
-            row.save(force_insert=True)
+            row_insert(row)
     elif new:
         model.objects.bulk_create(new)
     return saved
@@ -329,7 +329,7 @@ def _contacts_apply(patient: Patient, ctx: Context) -> None:
             row_update(contact, changed)
     if len(new) == 1 or (new and _per_row_audit()):
         for contact in new:
-            contact.save(force_insert=True)
+            row_insert(contact)
     elif new:
         ContactPerson.objects.bulk_create(new)
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from hcrm.audit import Event, audit_acting_as, audit_system_writes, audit_write
+from hcrm.rows import row_insert
 from integrations.hl7v2.ack import AckError, build_ack
 from integrations.hl7v2.apply import Applied, Handler, apply_message, patient_key, route
 from integrations.hl7v2.charset import codec_for
@@ -239,7 +240,7 @@ def _receive_new(raw: bytes, header: Header, *, transport: str, peer: str, profi
             row.error = _warning_text(applied)
             row.attempts, row.processed_at = 1, timezone.now()
             try:
-                row.save(force_insert=True)
+                row_insert(row)
             except IntegrityError as error:
                 raise _AlreadyStored from error
             _audit_applied(row, applied, peer)

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from hcrm.audit import Event, audit_acting_as, audit_write
-from hcrm.rows import row_update, rows_load, rows_load_joined
+from hcrm.rows import row_insert, row_update, rows_load, rows_load_joined
 from patients.models import (
     BreakGlassGrant,
     Consent,
@@ -485,7 +485,7 @@ def _patient_create(
     try:
         with transaction.atomic():
             patient.mrn = clean.mrn or _mrn_allocate() or mrn_next()
-            patient.save()
+            row_insert(patient)
             _identifiers_add(patient, identifiers)
     except IntegrityError:
         raise _Retry from None
@@ -514,7 +514,7 @@ def _identifiers_add(patient: Patient, identifiers: list[IdentifierInput]) -> No
         PatientIdentifier.objects.bulk_create(rows)
         return
     for row in rows:  # one by one, so that each is audited
-        row.save()
+        row_insert(row)
 
 
 def _patient_change(
