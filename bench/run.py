@@ -59,6 +59,9 @@ def main() -> int:
     parser.add_argument("--fhir-patients", type=int, default=1_000_000, help="Patient lines in the NDJSON import")
     parser.add_argument("--fhir-bundles", type=int, default=300, help="FHIR transaction bundles to post")
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="SECTION", help="measure only these sections (with --reuse)"
+    )
     args = parser.parse_args()
 
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
@@ -81,6 +84,7 @@ def main() -> int:
 
     options = [f"--patients {args.patients}"] if args.patients != 1_000_000 else []
     options += ["--reuse"] if args.reuse else []
+    options += [f"--only {name}" for name in args.only]
     command = "make bench" + (f" BENCH_ARGS='{' '.join(options)}'" if options else "")
     report = Report(title="HCRM benchmarks", command=command)
 
@@ -88,17 +92,23 @@ def main() -> int:
     call_command("migrate", "--noinput", verbosity=0)
     migrate_seconds = time.perf_counter() - started
     output = Path(args.output)
-    sections = [
-        lambda: foundation.seed(report, patients=args.patients, migrate_seconds=migrate_seconds),
-        lambda: foundation.search(report),
-        lambda: foundation.patient_page(report),
-        lambda: foundation.api_list(report),
-        lambda: segments.segments(report),
-        lambda: outbox.outbox(report, count=args.messages),
-        lambda: fhir_bench.fhir(report, patients=args.fhir_patients, bundle_count=args.fhir_bundles),
-        lambda: hl7_mllp(report),
-    ]
-    for measure in sections:
+    sections = {
+        "seed": lambda: foundation.seed(report, patients=args.patients, migrate_seconds=migrate_seconds),
+        "search": lambda: foundation.search(report),
+        "page": lambda: foundation.patient_page(report),
+        "api": lambda: foundation.api_list(report),
+        "segments": lambda: segments.segments(report),
+        "outbox": lambda: outbox.outbox(report, count=args.messages),
+        "fhir": lambda: fhir_bench.fhir(report, patients=args.fhir_patients, bundle_count=args.fhir_bundles),
+        "hl7": lambda: hl7_mllp(report),
+    }
+    unknown = set(args.only) - set(sections)
+    if unknown:
+        print(f"unknown sections: {', '.join(sorted(unknown))}; choose from {', '.join(sections)}", file=sys.stderr)
+        return 2
+    for name, measure in sections.items():
+        if args.only and name not in args.only:
+            continue
         measure()
         # Written after every section, so a late failure keeps what was measured before it.
         report.write(output)
