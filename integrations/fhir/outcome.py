@@ -74,3 +74,33 @@ def validation_issues(error, root: str) -> list[Issue]:
             message = _("Unknown element.")
         issues.append(Issue("error", code, message, (fhir_path(tuple(detail.get("loc", ())), root),)))
     return issues
+
+
+def nul_location(data: Any, location: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+    """Where a string in parsed JSON holds a NUL character (FHIR strings may not; no text column can store one)."""
+    if isinstance(data, str):
+        return location if "\x00" in data else None
+    if isinstance(data, dict):
+        items = data.items()
+    elif isinstance(data, list):
+        items = enumerate(data)
+    else:
+        return None
+    for key, value in items:
+        if (found := nul_location(value, (*location, key))) is not None:
+            return found
+    return None
+
+
+def nul_issue(raw: bytes | str, data: Any) -> Issue | None:
+    """An issue naming the element that holds a NUL character, if any (cheap when the text has none)."""
+    marker = b"\\u0000" if isinstance(raw, bytes) else "\\u0000"
+    if marker not in raw:
+        return None
+    location = nul_location(data)
+    if location is None:
+        return None
+    root = data.get("resourceType", "") if isinstance(data, dict) else ""
+    return Issue(
+        "error", "value", _("Strings may not contain the NUL character (\\u0000)."), (fhir_path(location, str(root)),)
+    )

@@ -44,7 +44,12 @@ def header_text(segment: bytes) -> str:
     """An MSH segment as text before its character set is known: UTF-8, else GB18030, else byte for byte."""
     for codec in ("utf-8", "gb18030"):
         try:
-            return segment.decode(codec)
+            return without_nul(segment.decode(codec))
         except UnicodeDecodeError:
             continue
-    return segment.decode("latin-1")
+    return without_nul(segment.decode("latin-1"))
+
+
+def without_nul(text: str) -> str:
+    """Text without NUL characters: they carry nothing in HL7 and no database text column can hold them."""
+    return text.replace("\x00", "") if "\x00" in text else text

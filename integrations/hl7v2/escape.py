@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from integrations.hl7v2.charset import without_nul
+
 _HEX = re.compile(r"^X([0-9A-Fa-f]{2})+$")
 
 
@@ -42,7 +44,7 @@ def _sequence(body: str, delimiters: Delimiters, codec: str) -> str | None:
     if body in simple:
         return simple[body]
     if _HEX.match(body):
-        return bytes.fromhex(body[1:]).decode(codec, errors="replace")
+        return without_nul(bytes.fromhex(body[1:]).decode(codec, errors="replace"))
     if body[:3] in (".in", ".ti", ".sk") or body[:1] in ("C", "M", "Z"):
         # Indents, character-set switches and application-defined sequences carry no text here.
         return ""

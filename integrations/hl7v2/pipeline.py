@@ -20,7 +20,7 @@ from hcrm.audit import Event, audit_acting_as, audit_system_writes, audit_write
 from hcrm.rows import row_insert
 from integrations.hl7v2.ack import AckError, build_ack
 from integrations.hl7v2.apply import Applied, Handler, apply_message, patient_key, route
-from integrations.hl7v2.charset import codec_for
+from integrations.hl7v2.charset import codec_for, without_nul
 from integrations.hl7v2.errors import ErrorCode, Hl7Error, Location, rejected
 from integrations.hl7v2.message import Header, Hl7Message, parse_message, read_header
 from integrations.hl7v2.normalize import envelope_header, split_messages
@@ -78,7 +78,7 @@ def _identifiers_for_search(raw: bytes) -> str:
                 for repetition in fields[index].split(b"~"):
                     value = repetition.split(b"^")[0].strip()
                     if value and value != b'""':
-                        values.append(value.decode("utf-8", "replace"))
+                        values.append(without_nul(value.decode("utf-8", "replace")))
     return " ".join(dict.fromkeys(values))[:500]
 
 
@@ -119,7 +119,7 @@ def _prepare(raw: bytes, header: Header, profile: ProfileView) -> tuple[Hl7Messa
             location=Location("MSH", 1, 18),
         )
     try:
-        text = raw.decode(codec)
+        text = without_nul(raw.decode(codec))
     except UnicodeDecodeError as error:
         codec_name = header.charset or profile.default_charset
         raise rejected(

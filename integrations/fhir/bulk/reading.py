@@ -20,6 +20,7 @@ from integrations.fhir.bulk.mapping import (
     fhir_validation_error,
     patient_row_from_resource,
 )
+from integrations.fhir.outcome import nul_issue
 
 # --- Reading the file ------------------------------------------------------------------------------
 
@@ -82,6 +83,9 @@ def read_chunks(
                 continue
             kind = resource.get("resourceType") if isinstance(resource, dict) else None
             counts[str(kind)] = counts.get(str(kind), 0) + 1
+            if (issue := nul_issue(text, resource)) is not None:
+                errors.append({"line": line_number, "location": issue.expression[0], "message": issue.diagnostics})
+                continue
             try:
                 if validate and isinstance(resource, dict) and (problem := fhir_validation_error(resource)):
                     raise problem

@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from hcrm.audit import audit_acting_as, audit_system_writes
 from integrations.fhir import inbound_map
 from integrations.fhir.inbound_map import ProfileRules
-from integrations.fhir.outcome import FhirError, Issue, operation_outcome
+from integrations.fhir.outcome import FhirError, Issue, nul_issue, operation_outcome
 from integrations.fhir.services.apply import Applier, entries_ordered
 from integrations.fhir.services.callers import FhirCaller, SystemPrincipal, source_profile_for
 from integrations.fhir.services.plan import Entry, bundle_validate, entry_plan, resource_validate
@@ -104,11 +104,14 @@ class Received:
 
 def _load_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw.decode("utf-8-sig"))
+        data = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise FhirError.single(
             400, "structure", _("The body is not valid JSON: %(error)s") % {"error": error}
         ) from None
+    if (issue := nul_issue(raw, data)) is not None:
+        raise FhirError(400, [issue])
+    return data
 
 
 def _identifier_values(data: Any) -> str:

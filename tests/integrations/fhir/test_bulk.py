@@ -199,21 +199,23 @@ def test_bad_lines_are_reported_by_line_and_element_and_the_rest_is_imported(tmp
         patient_resource(3, name=[]),
         patient_resource(4, birthDate="1990-02-30"),
         patient_resource(5),
+        patient_resource(6, name=[{"family": "王\x00", "given": ["一"]}]),
     ]
 
     job = bulk_import_file(path=write_ndjson(tmp_path / "p.ndjson", lines))
 
-    assert (job.created_count, job.error_count, job.lines_done) == (3, 5, 9)
+    assert (job.created_count, job.error_count, job.lines_done) == (3, 6, 10)
     assert [(e["line"], e["location"]) for e in job.errors] == [
         (2, "(line)"),
         (3, "Patient.gender"),
         (5, "resourceType"),
         (7, "Patient.name"),
         (8, "Patient.birthDate"),
+        (10, "Patient.name[0].family"),
     ]
     assert job.errors[1]["message"] == "Use one of male, female, other, unknown."
     assert job.errors[2]["message"] == "Observation resources are not imported; this import takes Patient resources."
-    assert job.resource_counts == {"Patient": 6, "Observation": 1}
+    assert job.resource_counts == {"Patient": 7, "Observation": 1}
     # A national ID with a wrong check digit is not a national ID: kept as another identifier.
     kept = Patient.objects.get(identifiers__value="p2")
     assert (kept.national_id, kept.identifiers.filter(kind="other", value="310101196003030001").count()) == ("", 1)

@@ -229,3 +229,14 @@ def test_invalid_json_is_stored_and_rejected(emr):
     assert response.json()["issue"][0]["code"] == "structure"
     message = InboundMessage.objects.get()
     assert (bytes(message.raw), message.status) == (b"{not json", "rejected")
+
+
+def test_a_nul_character_in_a_string_is_refused_naming_the_element(emr):
+    bundle = transaction(post_entry(patient_resource(name=[{"family": "王", "given": ["小\x00明"]}]), PATIENT_URL))
+
+    response = emr.post_fhir("/fhir/R4/", bundle)
+
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["expression"] == ["Bundle.entry[0].resource.name[0].given[0]"]
+    assert Patient.objects.count() == 0
+    assert InboundMessage.objects.get().status == "rejected"

@@ -417,3 +417,16 @@ def test_a_frame_holding_two_messages_is_stored_and_refused_whole():
     assert Patient.objects.count() == 0
     stored = InboundMessage.objects.get()
     assert (stored.status, stored.error_code, bytes(stored.raw)) == ("rejected", "100", frame)
+
+
+def test_nul_characters_are_dropped_from_text_and_kept_in_the_raw_message():
+    raw = adt().replace(b"HIS|", b"H\x00IS|", 1).replace("王小明".encode(), "王\x00小明".encode())
+    refused = b"MSH|^~\\&|\x00|\x00\rPID|1"
+
+    applied, rejected_ = hl7_receive_detailed(raw + b"\r" + refused, transport="file")
+
+    assert (applied.ack_code, rejected_.ack_code) == ("AA", "AR")
+    assert Patient.objects.get().name == "王小明"
+    first, second = InboundMessage.objects.order_by("pk")
+    assert (first.sender, bytes(first.raw)) == ("HIS^TCMH", raw.rstrip(b"\r"))
+    assert second.status == "rejected"
