@@ -10,4 +10,16 @@ class AppointmentsConfig(AppConfig):
         from appointments import models
         from hcrm.audit import audit_register
 
-        audit_register(models.HisAppointment)
+        for model in (
+            models.HisAppointment,
+            models.Appointment,
+            models.WaitlistEntry,
+            models.BookingRestriction,
+            models.ScheduleTemplate,
+            models.Schedule,
+            models.Holiday,
+            models.BookingPolicy,
+            models.DoctorProfile,
+            models.FamilyMember,
+        ):
+            audit_register(model)

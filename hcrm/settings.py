@@ -330,6 +330,8 @@ LOGGING = {
 # --- Hospital -------------------------------------------------------------------------
 HOSPITAL_NAME = env.str("HOSPITAL_NAME", default="HCRM 中医医院")
 HOSPITAL_PHONE = env.str("HOSPITAL_PHONE", default="")
+# Where patients reach the portal: links in messages (waitlist offers, rebooking) start with it.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 MRN_PREFIX = env.str("MRN_PREFIX", default="M")
 # Largest patient spreadsheet (CSV or XLSX) accepted for import, in megabytes.
 PATIENT_IMPORT_MAX_MB = env.int("PATIENT_IMPORT_MAX_MB", default=20, minimum=1)

@@ -29,6 +29,7 @@ urlpatterns = [
     path("health/", views.health, name="health"),
     path("patients/", include("patients.urls")),
     path("integrations/", include("integrations.console_urls")),
+    path("portal/", include("appointments.portal.urls")),
     path("api/v1/", include(api_v1)),
     path("fhir/R4/", include("integrations.fhir.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

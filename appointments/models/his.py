@@ -1,4 +1,4 @@
-"""Appointments. HIS appointments are mirrored here as the HIS books them; slots and bookings link to them."""
+"""Appointments booked in the HIS, mirrored here as the HIS books them; bookings link to them."""
 
 from __future__ import annotations
 

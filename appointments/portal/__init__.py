@@ -1,0 +1,1 @@
+"""The patient portal: mobile-first pages to sign in with an SMS code, book, cancel and reschedule."""

@@ -1,0 +1,16 @@
+"""Tests run without migrations: load the built-in booking message templates the data migration adds."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+from django.apps import apps
+
+
+@pytest.fixture(autouse=True)
+def booking_templates(db):
+    migration = importlib.import_module("appointments.migrations.0003_booking_message_templates")
+    defaults = importlib.import_module("patients.migrations.0003_default_message_templates")
+    defaults.add_templates(apps, None)
+    migration.add_templates(apps, None)

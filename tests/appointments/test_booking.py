@@ -1,0 +1,171 @@
+"""The booking service: holds, visit numbers, rules, cancellation, rescheduling, the waitlist, no-shows."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from appointments.models import Appointment, BookingRestriction, Slot, WaitlistEntry
+from appointments.services import (
+    BookingDoor,
+    BookingRefused,
+    appointment_book,
+    appointment_cancel,
+    appointment_confirm,
+    appointment_hold,
+    appointment_reschedule,
+    holds_expire,
+    no_shows_mark,
+    waitlist_accept,
+    waitlist_join,
+)
+from patients.models import OutboundMessage
+from tests.appointments.factories import session
+from tests.factories import PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+ONLINE = BookingDoor(channel="online")
+
+
+@pytest.fixture
+def doctor(staff):
+    return staff["doctor"]
+
+
+@pytest.fixture
+def clinic(doctor, internal_medicine):
+    return session(doctor=doctor, department=internal_medicine, slots=2, online=1)
+
+
+def test_hold_then_confirm_books_with_the_next_visit_number_and_queues_confirmation_and_reminder(clinic, patient):
+    slot = clinic.slots.first()
+
+    held = appointment_hold(patient=patient, slot=slot, door=ONLINE)
+    booked = appointment_confirm(appointment=held, door=ONLINE)
+
+    assert (booked.status, booked.visit_number, booked.pool) == ("booked", 1, "online")
+    slot.refresh_from_db()
+    assert slot.taken_online == 1
+    keys = sorted(OutboundMessage.objects.values_list("idempotency_key", flat=True))
+    assert keys == [f"appointment:{booked.uuid}:confirmed", f"appointment:{booked.uuid}:reminder"]
+
+
+def test_a_full_slot_is_refused_and_nothing_changes(clinic, patient):
+    slot = clinic.slots.first()
+    appointment_book(patient=PatientFactory(), slot=slot, door=ONLINE)
+
+    with pytest.raises(BookingRefused) as refusal:
+        appointment_book(patient=patient, slot=slot, door=ONLINE)
+
+    assert refusal.value.rule == "full"
+    assert Appointment.objects.filter(patient=patient).count() == 0
+    slot.refresh_from_db()
+    assert slot.taken_online == 1
+
+
+def test_one_booking_per_doctor_per_day(clinic, patient):
+    first, second = clinic.slots.all()
+    appointment_book(patient=patient, slot=first, door=ONLINE)
+
+    with pytest.raises(BookingRefused) as refusal:
+        appointment_book(patient=patient, slot=second, door=ONLINE)
+
+    assert refusal.value.rule == "one_per_doctor_day"
+    second.refresh_from_db()
+    assert second.taken_online == 0
+
+
+def test_unreleased_and_deceased_are_refused(doctor, internal_medicine, patient):
+    later = session(doctor=doctor, department=internal_medicine, released=False, window=1)
+    with pytest.raises(BookingRefused) as refusal:
+        appointment_book(patient=patient, slot=later.slots.first(), door=ONLINE)
+    assert refusal.value.rule == "not_released"
+    # The window is not bound by the online release.
+    assert appointment_book(patient=patient, slot=later.slots.first(), door=BookingDoor(channel="window")) is not None
+
+    patient.is_deceased = True
+    patient.save()
+    other = session(doctor=doctor, department=internal_medicine, date=later.date + dt.timedelta(days=1))
+    with pytest.raises(BookingRefused) as refusal:
+        appointment_book(patient=patient, slot=other.slots.first(), door=ONLINE)
+    assert refusal.value.rule == "deceased"
+
+
+def test_cancel_gives_the_place_back_and_withdraws_the_reminder(clinic, patient):
+    booked = appointment_book(patient=patient, slot=clinic.slots.first(), door=ONLINE)
+
+    appointment_cancel(appointment=booked, by="patient")
+
+    booked.refresh_from_db()
+    assert booked.status == "cancelled"
+    assert Slot.objects.get(pk=booked.slot_id).taken_online == 0
+    reminder = OutboundMessage.objects.get(idempotency_key=f"appointment:{booked.uuid}:reminder")
+    assert reminder.status == "withdrawn"
+    assert OutboundMessage.objects.filter(idempotency_key=f"appointment:{booked.uuid}:cancelled").exists()
+
+
+def test_reschedule_moves_the_booking_or_changes_nothing(clinic, patient):
+    first, second = clinic.slots.all()
+    booked = appointment_book(patient=patient, slot=first, door=ONLINE)
+    appointment_book(patient=PatientFactory(), slot=second, door=ONLINE)
+
+    with pytest.raises(BookingRefused):
+        appointment_reschedule(appointment=booked, slot=second, door=ONLINE)
+    booked.refresh_from_db()
+    assert booked.status == "booked"
+
+    third = session(doctor=clinic.doctor, department=clinic.department, date=clinic.date + dt.timedelta(days=1))
+    moved = appointment_reschedule(appointment=booked, slot=third.slots.first(), door=ONLINE)
+    booked.refresh_from_db()
+    assert (booked.status, booked.cancelled_by, booked.rescheduled_to) == ("cancelled", "reschedule", moved)
+    assert (moved.status, moved.visit_number) == ("booked", 1)
+
+
+def test_an_expired_hold_frees_its_place(clinic, patient):
+    slot = clinic.slots.first()
+    held = appointment_hold(patient=patient, slot=slot, door=ONLINE)
+
+    assert holds_expire(now=timezone.now() + dt.timedelta(minutes=10)) == 1
+
+    held.refresh_from_db()
+    assert held.status == "expired"
+    slot.refresh_from_db()
+    assert slot.taken_online == 0
+
+
+def test_a_cancellation_offers_the_place_to_the_first_waiting_patient(
+    clinic, patient, django_capture_on_commit_callbacks
+):
+    slot = clinic.slots.first()
+    clinic.slots.exclude(pk=slot.pk).delete()
+    booked = appointment_book(patient=PatientFactory(), slot=slot, door=ONLINE)
+    entry = waitlist_join(schedule=clinic, patient=patient, door=ONLINE)
+    later = waitlist_join(schedule=clinic, patient=PatientFactory(), door=ONLINE)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        appointment_cancel(appointment=booked, by="patient")
+
+    entry.refresh_from_db()
+    later.refresh_from_db()
+    assert (entry.status, later.status) == ("offered", "waiting")
+    assert entry.appointment.status == "held"
+    assert OutboundMessage.objects.filter(idempotency_key__startswith=f"waitlist:{entry.uuid}:offer").exists()
+    appointment = waitlist_accept(entry=entry, door=ONLINE)
+    assert (appointment.status, appointment.visit_number) == ("booked", 2)
+    assert WaitlistEntry.objects.get(pk=entry.pk).status == "booked"
+
+
+def test_no_shows_are_marked_after_the_session_and_three_block_online_booking(doctor, internal_medicine, patient):
+    today = timezone.localdate()
+    for days in (3, 2, 1):
+        clinic = session(doctor=doctor, department=internal_medicine, date=today + dt.timedelta(days=days))
+        appointment_book(patient=patient, slot=clinic.slots.first(), door=ONLINE)
+
+    assert no_shows_mark(now=timezone.now() + dt.timedelta(days=5)) == 3
+
+    assert Appointment.objects.filter(patient=patient, status="no_show").count() == 3
+    restriction = BookingRestriction.objects.get(patient=patient)
+    assert restriction.lifted_at is None
