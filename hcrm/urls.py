@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from appointments import api as appointments_api
 from hcrm import api as platform_api
 from hcrm import views
 from integrations import api as integrations_api
@@ -11,12 +12,14 @@ from patients import api as patients_api
 router = DefaultRouter()
 platform_api.register(router)
 patients_api.register(router)
+appointments_api.register(router)
 
 api_v1 = [
     path("auth/token/", platform_api.TokenView.as_view(), name="api-token"),
     path("me/", platform_api.MeView.as_view(), name="api-me"),
     *patients_api.urls(),
     *integrations_api.urls(),
+    *appointments_api.urls(),
     path("", include(router.urls)),
 ]
 
@@ -29,6 +32,7 @@ urlpatterns = [
     path("health/", views.health, name="health"),
     path("patients/", include("patients.urls")),
     path("integrations/", include("integrations.console_urls")),
+    path("appointments/", include("appointments.urls")),
     path("portal/", include("appointments.portal.urls")),
     path("api/v1/", include(api_v1)),
     path("fhir/R4/", include("integrations.fhir.urls")),

@@ -1,0 +1,1 @@
+"""Staff console pages for appointments: schedules (sessions, weekly templates, holidays) and bookings."""
