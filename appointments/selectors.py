@@ -27,9 +27,9 @@ def booking_policy() -> BookingPolicy:
 
 
 def release_moment(date: dt.date, policy: BookingPolicy) -> dt.datetime:
-    """When online booking for `date` opens: N days before, at the release time, local time."""
+    """When online booking for `date` opens: N days before, at the release time, in the hospital's zone."""
     day = date - dt.timedelta(days=policy.release_days_ahead)
-    return timezone.make_aware(dt.datetime.combine(day, policy.release_time))
+    return timezone.make_aware(dt.datetime.combine(day, policy.release_time), timezone.get_default_timezone())
 
 
 def window_fallback_open(schedule: Schedule, policy: BookingPolicy, now: dt.datetime) -> bool:

@@ -182,6 +182,23 @@ CELERY_BEAT_SCHEDULE = {
         "task": "patients.tasks.messages.messages_fail_interrupted",
         "schedule": timedelta(minutes=5),
     },
+    "appointments-schedules-generate": {
+        # 01:00 in Asia/Shanghai: sessions of the weekly templates for SCHEDULE_WEEKS_AHEAD weeks.
+        "task": "appointments.tasks.schedules_generate_ahead",
+        "schedule": crontab(hour=17, minute=0),
+    },
+    "appointments-holds-expire": {
+        "task": "appointments.tasks.holds_expire",
+        "schedule": timedelta(minutes=1),
+    },
+    "appointments-no-shows-mark": {
+        "task": "appointments.tasks.no_shows_mark",
+        "schedule": timedelta(minutes=15),
+    },
+    "appointments-waitlist-offers-lapsed": {
+        "task": "appointments.tasks.waitlist_offers_lapsed",
+        "schedule": timedelta(minutes=5),
+    },
     "fhir-pull-due": {
         # Remote FHIR servers (integrations.FhirRemote) are polled for resources changed since the last run.
         "task": "integrations.fhir.tasks.fhir_pull_due",
@@ -332,6 +349,8 @@ HOSPITAL_NAME = env.str("HOSPITAL_NAME", default="HCRM 中医医院")
 HOSPITAL_PHONE = env.str("HOSPITAL_PHONE", default="")
 # Where patients reach the portal: links in messages (waitlist offers, rebooking) start with it.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Weeks of clinic sessions kept generated ahead of today from the weekly templates.
+SCHEDULE_WEEKS_AHEAD = env.int("SCHEDULE_WEEKS_AHEAD", default=4, minimum=1)
 MRN_PREFIX = env.str("MRN_PREFIX", default="M")
 # Largest patient spreadsheet (CSV or XLSX) accepted for import, in megabytes.
 PATIENT_IMPORT_MAX_MB = env.int("PATIENT_IMPORT_MAX_MB", default=20, minimum=1)

@@ -15,6 +15,16 @@ from appointments.services.booking import (
     no_shows_mark,
     restriction_lift,
 )
+from appointments.services.schedules import (
+    booking_policy_update,
+    holiday_delete,
+    holiday_save,
+    schedule_add_capacity,
+    schedule_stop,
+    schedule_template_delete,
+    schedule_template_save,
+    schedules_generate,
+)
 from appointments.services.waitlist import waitlist_accept, waitlist_join, waitlist_leave, waitlist_offer
 
 __all__ = [
@@ -26,11 +36,19 @@ __all__ = [
     "appointment_confirm",
     "appointment_hold",
     "appointment_reschedule",
+    "booking_policy_update",
     "booking_rules_check",
     "cancel_deadline",
+    "holiday_delete",
+    "holiday_save",
     "holds_expire",
     "no_shows_mark",
     "restriction_lift",
+    "schedule_add_capacity",
+    "schedule_stop",
+    "schedule_template_delete",
+    "schedule_template_save",
+    "schedules_generate",
     "waitlist_accept",
     "waitlist_join",
     "waitlist_leave",

@@ -206,14 +206,20 @@ def appointment_hold(
 def appointment_confirm(*, appointment: Appointment, door: BookingDoor, now: dt.datetime | None = None) -> Appointment:
     """Turn a hold into a booking with the session's next visit number, and tell the patient."""
     now = now or timezone.now()
-    expired = False
+    expired = stopped = False
     with transaction.atomic():
         held = Appointment.objects.select_for_update().select_related("slot", "schedule").get(pk=appointment.pk)
         if held.status != AppointmentStatus.HELD:
             raise BookingRefused(
                 "not_held", _("This place is no longer held; choose a slot again."), field="appointment"
             )
-        if held.hold_expires_at <= now:
+        if held.schedule.status == ScheduleStatus.STOPPED:
+            # A hold that took its place while the clinic was being stopped.
+            held.cancelled_by = CancelledBy.HOSPITAL
+            held.cancel_reason = held.schedule.stopped_reason
+            _release(held, status=AppointmentStatus.CANCELLED, now=now)
+            stopped = True
+        elif held.hold_expires_at <= now:
             _expire(held, now)
             expired = True
         else:
@@ -228,6 +234,8 @@ def appointment_confirm(*, appointment: Appointment, door: BookingDoor, now: dt.
             from appointments.services.notices import notices_after_booking
 
             notices_after_booking(held, actor=door.staff)
+    if stopped:
+        raise BookingRefused("stopped", _("This clinic session has been stopped (停诊); choose another."))
     if expired:
         raise BookingRefused(
             "hold_expired", _("The hold on this place has expired; choose a slot again."), "appointment"
