@@ -23,6 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, models, transaction
 from django.db.models import Max
 from django.db.models.functions import Length
+from django.utils.module_loading import autodiscover_modules
 
 from hcrm.models import Department, User
 from hcrm.roles import ROLE_CODES
@@ -37,6 +38,19 @@ from patients.services.stats import patient_stats_recompute
 _NAMESPACE = uuid.UUID("0b6f1d0e-2f55-4d3c-8f0e-6a0f6f7d2c41")
 # Below this many new patients, keeping indexes up to date costs less than building them again.
 BULK_MINIMUM = 100_000
+
+
+# Other apps add their part of the demo (their `demo` module registers it with `demo_extension`): called
+# with the seed once departments and staff exist, each returns a line for the summary.
+DemoExtension = Callable[..., str]
+_extensions: list[DemoExtension] = []
+
+
+def demo_extension(extension: DemoExtension) -> DemoExtension:
+    """Register another app's part of the demo hospital; it must be idempotent and not depend on patients."""
+    if extension not in _extensions:
+        _extensions.append(extension)
+    return extension
 
 
 class DemoError(Exception):
@@ -54,6 +68,7 @@ class SeedResult(NamedTuple):
     logins: list[tuple[str, str, str]]  # (username, role, password or a note)
     repaired: int  # indexes and foreign keys that an interrupted bulk load had left out, now rebuilt
     bulk: bool  # secondary indexes were rebuilt after the load instead of maintained during it
+    extras: tuple[str, ...] = ()  # what other apps' parts of the demo did
 
 
 def seed_demo(
@@ -77,6 +92,8 @@ def seed_demo(
         tags = _tags_ensure()
         staff_created = _staff_ensure(plan, departments)
     world = _world(seed, plan, departments, tags)
+    autodiscover_modules("demo")
+    extras = tuple(extension(seed=seed) for extension in _extensions)
     done = demo_patients_loaded(world.mrn_prefix)
     rows: Counter = Counter()
     bulk = False
@@ -95,7 +112,7 @@ def seed_demo(
         patient_stats_recompute()
     return SeedResult(
         departments_created, staff_created, len(plan), done + 1, max(done, patients), rows,
-        time.monotonic() - started, _logins(plan), repaired, bulk,
+        time.monotonic() - started, _logins(plan), repaired, bulk, extras,
     )  # fmt: skip
 
 

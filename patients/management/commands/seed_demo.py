@@ -56,6 +56,8 @@ class Command(BaseCommand):
             + f"; {result.staff_created} of {result.staff_total} staff and {result.departments_created} departments"
             f" created; {result.seconds:.1f} s."
         )
+        for line in result.extras:
+            self.stdout.write(f"  {line}")
         width = max(len(username) for username, _role, _password in [("username", "", ""), *result.logins])
         self.stdout.write("Demo logins:")
         self.stdout.write(f"  {'username':<{width}}  {'role':<15}  password")
