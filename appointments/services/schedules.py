@@ -1,9 +1,9 @@
 """Doctor schedules: weekly templates, holidays, generating sessions, stopping a clinic (停诊), extra places (加号),
 and the booking rules.
 
-Stopping a clinic takes its locks in this order: the session row (so two stops run one after the other),
-its slots by primary key (so a hold that is taking a place finishes first, and one that comes later waits
-and then finds the session stopped when it is confirmed), then each held or booked appointment.
+Stopping a clinic locks what it changes in the order the booking and waitlist services do: the session's
+waitlist entries, its held and booked appointments, its slots (a hold taking a place finishes first; one
+that comes later waits, and is refused when confirmed), then the session row.
 """
 
 from __future__ import annotations
@@ -402,6 +402,22 @@ def booking_link(doctor) -> str:
     return settings.PUBLIC_BASE_URL + path
 
 
+def _open_entries(schedule_id: int) -> list[WaitlistEntry]:
+    return list(
+        WaitlistEntry.objects.select_for_update()
+        .filter(schedule_id=schedule_id, status__in=[WaitlistStatus.WAITING, WaitlistStatus.OFFERED])
+        .order_by("pk")
+    )
+
+
+def _active_appointments(schedule_id: int) -> list[Appointment]:
+    return list(
+        Appointment.objects.select_for_update(of=("self",))
+        .filter(schedule_id=schedule_id, status__in=[AppointmentStatus.HELD, AppointmentStatus.BOOKED])
+        .order_by("pk")
+    )
+
+
 def schedule_stop(*, schedule: Schedule, actor, reason: str, now: dt.datetime | None = None) -> Schedule:
     """Stop a clinic session (停诊): every hold and booking is cancelled and its patient told, with a link to
     book again; the waitlist is closed. Stopping a stopped session changes nothing."""
@@ -415,31 +431,31 @@ def schedule_stop(*, schedule: Schedule, actor, reason: str, now: dt.datetime | 
     from appointments.services.notices import notice_schedule_stopped
 
     with transaction.atomic(), audit_acting_as(actor):
-        current = (
-            Schedule.objects.select_for_update(of=("self",)).select_related("doctor", "department").get(pk=schedule.pk)
-        )
+        current = Schedule.objects.select_related("doctor", "department").get(pk=schedule.pk)
         if current.status == ScheduleStatus.STOPPED:
             return current
+        if current.ends_at <= now:
+            raise ValidationError({"schedule": ValidationError(_("This clinic session is over."), code="past")})
+        # Locks in the order the booking and waitlist services take them, so none of them waits for us
+        # while holding what we wait for.
+        list(_open_entries(current.pk))
+        list(_active_appointments(current.pk))
         list(
             Slot.objects.select_for_update().filter(schedule_id=current.pk).order_by("pk").values_list("pk", flat=True)
         )
+        status = Schedule.objects.select_for_update(of=("self",)).filter(pk=current.pk).values_list("status", flat=True)
+        if status.get() == ScheduleStatus.STOPPED:
+            return Schedule.objects.get(pk=current.pk)  # another stop went first
         current.status = ScheduleStatus.STOPPED
         current.stopped_at = now
         current.stopped_reason = reason
         current.save(update_fields=["status", "stopped_at", "stopped_reason", "updated_at"])
-        entries = WaitlistEntry.objects.select_for_update().filter(
-            schedule_id=current.pk, status__in=[WaitlistStatus.WAITING, WaitlistStatus.OFFERED]
-        )
-        for entry in entries.order_by("pk"):
+        for entry in _open_entries(current.pk):
             entry.status = WaitlistStatus.CANCELLED
             entry.save(update_fields=["status", "updated_at"])
         link = booking_link(current.doctor)
-        active = (
-            Appointment.objects.select_for_update(of=("self",))
-            .filter(schedule_id=current.pk, status__in=[AppointmentStatus.HELD, AppointmentStatus.BOOKED])
-            .order_by("pk")
-        )
-        for appointment in active:
+        # Read again: a hold that took its place before we had the slots is found here.
+        for appointment in _active_appointments(current.pk):
             cancelled = appointment_cancel(
                 appointment=appointment, by=CancelledBy.HOSPITAL, actor=actor, reason=reason, now=now, notify=False
             )

@@ -377,6 +377,18 @@ def test_stopping_needs_a_reason_and_changes_nothing_without_one(head, full_clin
     assert Appointment.objects.get().status == "booked"
 
 
+def test_a_session_that_is_over_cannot_be_stopped(head, full_clinic):
+    Schedule.objects.filter(pk=full_clinic.pk).update(
+        starts_at=timezone.now() - dt.timedelta(hours=2), ends_at=timezone.now() - dt.timedelta(hours=1)
+    )
+
+    with pytest.raises(ValidationError) as error:
+        schedule_stop(schedule=full_clinic, actor=head, reason="医生外出会诊")
+
+    assert error.value.message_dict == {"schedule": ["This clinic session is over."]}
+    assert Schedule.objects.get(pk=full_clinic.pk).status == "open"
+
+
 def test_a_hold_confirmed_after_its_clinic_stopped_is_refused_and_gives_its_place_back(full_clinic, patient):
     slot = full_clinic.slots.first()
     held = appointment_hold(patient=patient, slot=slot, door=ONLINE)
