@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 def schedules_generate_ahead(weeks: int | None = None) -> int:
     """Create the sessions of the weekly templates for the coming weeks (daily; existing sessions are kept)."""
     weeks = weeks or settings.SCHEDULE_WEEKS_AHEAD
-    created = schedules_generate(start=timezone.localdate(), weeks=weeks)
+    created = schedules_generate(start=timezone.localdate(timezone=timezone.get_default_timezone()), weeks=weeks)
     logger.info("schedules: %d sessions created for the next %d weeks", created, weeks)
     return created
 

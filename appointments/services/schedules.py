@@ -555,6 +555,9 @@ def booking_policy_update(*, actor, data: dict[str, Any], now: dt.datetime | Non
         row.save()
         if release_changed:
             waiting = Schedule.objects.filter(releases_at__gt=now, status=ScheduleStatus.OPEN)
+            moved = 0
             for date in waiting.order_by("date").values_list("date", flat=True).distinct():
-                waiting.filter(date=date).update(releases_at=release_moment(date, row), updated_at=now)
+                moved += waiting.filter(date=date).update(releases_at=release_moment(date, row), updated_at=now)
+            if moved:
+                audit_write(event=Event.UPDATE, instance=row, details={"sessions_release_moved": moved})
     return row

@@ -521,3 +521,5 @@ def test_a_new_release_rule_moves_sessions_not_yet_released_only(staff, doctor, 
     released.refresh_from_db()
     assert waiting.releases_at == dt.datetime.combine(waiting.date - dt.timedelta(days=14), dt.time(7, 30), SHANGHAI)
     assert released.releases_at == released_at
+    moved = AuditEntry.objects.get(content_type__model="bookingpolicy", additional_data__isnull=False)
+    assert moved.additional_data == {"sessions_release_moved": 1}

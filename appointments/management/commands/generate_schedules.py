@@ -26,6 +26,6 @@ class Command(BaseCommand):
     def handle(self, *args, weeks: int, start: dt.date | None, **options) -> None:
         if weeks < 1:
             raise CommandError("--weeks must be at least 1.")
-        start = start or timezone.localdate()
+        start = start or timezone.localdate(timezone=timezone.get_default_timezone())
         created = schedules_generate(start=start, weeks=weeks)
         self.stdout.write(f"{created} sessions created from {start} for {weeks} weeks.")
