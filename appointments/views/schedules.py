@@ -19,7 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_POST
 
 from appointments.models import (
@@ -226,7 +226,7 @@ def template_delete(request: HttpRequest, uuid) -> HttpResponse:
 
 class HolidayForm(forms.Form):
     date = forms.DateField(label=gettext_lazy("Date"), widget=_date_input())
-    name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
+    name = forms.CharField(label=pgettext_lazy("thing", "Name"), max_length=100)
     department = forms.ModelChoiceField(
         label=gettext_lazy("Department"),
         queryset=Department.objects.none(),
