@@ -15,8 +15,8 @@ from appointments.services.booking import (
     no_shows_mark,
     restriction_lift,
 )
+from appointments.services.policy import booking_policy_update
 from appointments.services.schedules import (
-    booking_policy_update,
     holiday_delete,
     holiday_save,
     schedule_add_capacity,

@@ -1,5 +1,4 @@
-"""Doctor schedules: weekly templates, holidays, generating sessions, stopping a clinic (停诊), extra places (加号),
-and the booking rules.
+"""Doctor schedules: weekly templates, holidays, generating sessions, stopping a clinic (停诊) and extra places (加号).
 
 Stopping a clinic locks what it changes in the order the booking and waitlist services do: the session's
 waitlist entries, its held and booked appointments, its slots (a hold taking a place finishes first; one
@@ -10,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
@@ -25,7 +23,6 @@ from appointments.models import (
     Appointment,
     AppointmentStatus,
     BookingChannel,
-    BookingPolicy,
     CancelledBy,
     ClinicLevel,
     ClinicSession,
@@ -38,146 +35,32 @@ from appointments.models import (
     WaitlistStatus,
 )
 from appointments.selectors import booking_policy, release_moment
+from appointments.services import inputs
 from hcrm.audit import Event, audit_acting_as, audit_write
 from hcrm.models import Department, StaffDepartment, User
 
 MAX_SLOT_PLACES = 999
 MAX_EXTRA_PLACES = 50
 
-# --- Parsing (every error names its field) ------------------------------------------------------------
-
-
-def _invalid(message: str) -> ValidationError:
-    return ValidationError(message, code="invalid")
-
-
-def _whole(value: Any, *, minimum: int, maximum: int) -> int:
-    if isinstance(value, bool) or value is None:
-        raise _invalid(_("Enter a whole number."))
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise _invalid(_("Enter a whole number.")) from None
-    if not minimum <= number <= maximum:
-        raise _invalid(_("Enter a number from %(minimum)s to %(maximum)s.") % {"minimum": minimum, "maximum": maximum})
-    return number
-
-
-def _time(value: Any) -> dt.time:
-    if isinstance(value, dt.time):
-        return value
-    try:
-        return dt.time.fromisoformat(str(value).strip())
-    except ValueError:
-        raise _invalid(_("Enter a time as HH:MM.")) from None
-
-
-def _date(value: Any) -> dt.date:
-    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise _invalid(_("Enter a date as YYYY-MM-DD.")) from None
-
-
-def _optional_date(value: Any) -> dt.date | None:
-    return None if value in (None, "") else _date(value)
-
-
-def _choice(choices) -> Any:
-    def parse(value: Any) -> str:
-        if value not in choices.values:
-            raise _invalid(_("Choose one of: %(choices)s.") % {"choices": ", ".join(choices.values)})
-        return value
-
-    return parse
-
-
-def _text(maximum: int, *, required: bool = False):
-    def parse(value: Any) -> str:
-        text = str(value or "").strip()
-        if required and not text:
-            raise ValidationError(_("This field is required."), code="required")
-        if len(text) > maximum:
-            raise _invalid(_("Use at most %(count)d characters.") % {"count": maximum})
-        return text
-
-    return parse
-
-
-def _fee(value: Any) -> Decimal:
-    try:
-        amount = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise _invalid(_("Enter an amount in yuan, such as 25 or 25.50.")) from None
-    if not amount.is_finite() or amount < 0 or amount >= 1_000_000:
-        raise _invalid(_("Enter an amount from 0 to 999999.99 yuan."))
-    if amount.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise _invalid(_("Use at most two decimal places."))
-    return amount
-
-
-def _boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if str(value).strip().lower() in ("true", "1", "on", "yes"):
-        return True
-    if str(value).strip().lower() in ("false", "0", "off", "no", ""):
-        return False
-    raise _invalid(_("Enter yes or no."))
-
-
-def _instance(model):
-    def parse(value: Any):
-        if isinstance(value, model):
-            return value
-        try:
-            return model.objects.get(uuid=value)
-        except (model.DoesNotExist, ValidationError, ValueError):
-            raise _invalid(_("Choose one from the list.")) from None
-
-    return parse
-
-
-def _parse(data: dict[str, Any], parsers: dict[str, Any]) -> dict[str, Any]:
-    """Parse every given field, reporting every error at once; unknown fields are errors too."""
-    errors: dict[str, Any] = {field: _("This field cannot be set here.") for field in sorted(set(data) - set(parsers))}
-    values = {}
-    for field, value in data.items():
-        if field in parsers:
-            try:
-                values[field] = parsers[field](value)
-            except ValidationError as error:
-                errors[field] = error
-    if errors:
-        raise ValidationError(errors)
-    return values
-
-
-def _minutes(value: dt.time) -> int:
-    return value.hour * 60 + value.minute
-
-
 # --- Weekly templates ---------------------------------------------------------------------------------
 
 TEMPLATE_PARSERS = {
-    "doctor": _instance(User),
-    "department": _instance(Department),
-    "weekday": lambda value: _whole(value, minimum=0, maximum=6),
-    "session": _choice(ClinicSession),
-    "clinic_level": _choice(ClinicLevel),
-    "location": _text(100),
-    "fee": _fee,
-    "start_time": _time,
-    "end_time": _time,
-    "slot_minutes": lambda value: _whole(value, minimum=5, maximum=240),
-    "capacity_online": lambda value: _whole(value, minimum=0, maximum=MAX_SLOT_PLACES),
-    "capacity_phone": lambda value: _whole(value, minimum=0, maximum=MAX_SLOT_PLACES),
-    "capacity_window": lambda value: _whole(value, minimum=0, maximum=MAX_SLOT_PLACES),
-    "valid_from": _date,
-    "valid_until": _optional_date,
-    "is_active": _boolean,
+    "doctor": inputs.instance(User),
+    "department": inputs.instance(Department),
+    "weekday": lambda value: inputs.whole(value, minimum=0, maximum=6),
+    "session": inputs.choice(ClinicSession),
+    "clinic_level": inputs.choice(ClinicLevel),
+    "location": inputs.text(100),
+    "fee": inputs.fee,
+    "start_time": inputs.time,
+    "end_time": inputs.time,
+    "slot_minutes": lambda value: inputs.whole(value, minimum=5, maximum=240),
+    "capacity_online": lambda value: inputs.whole(value, minimum=0, maximum=MAX_SLOT_PLACES),
+    "capacity_phone": lambda value: inputs.whole(value, minimum=0, maximum=MAX_SLOT_PLACES),
+    "capacity_window": lambda value: inputs.whole(value, minimum=0, maximum=MAX_SLOT_PLACES),
+    "valid_from": inputs.date,
+    "valid_until": inputs.optional_date,
+    "is_active": inputs.boolean,
 }
 TEMPLATE_REQUIRED = ("doctor", "department", "weekday", "session", "start_time", "end_time", "valid_from")
 
@@ -187,7 +70,7 @@ def _template_errors(template: ScheduleTemplate) -> dict[str, str]:
     errors: dict[str, str] = {}
     if not StaffDepartment.objects.filter(user_id=template.doctor_id, department_id=template.department_id).exists():
         errors["doctor"] = _("This doctor does not work in this department.")
-    start, end = _minutes(template.start_time), _minutes(template.end_time)
+    start, end = inputs.minutes(template.start_time), inputs.minutes(template.end_time)
     if end <= start:
         errors["end_time"] = _("The session must end after it starts.")
     elif (end - start) % template.slot_minutes:
@@ -215,7 +98,7 @@ def schedule_template_save(
     *, actor, data: dict[str, Any], template: ScheduleTemplate | None = None
 ) -> ScheduleTemplate:
     """Create a weekly template or change one; sessions already generated keep their old pattern."""
-    values = _parse(data, TEMPLATE_PARSERS)
+    values = inputs.parse(data, TEMPLATE_PARSERS)
     if template is None:
         missing = [field for field in TEMPLATE_REQUIRED if field not in values]
         if missing:
@@ -242,15 +125,15 @@ def schedule_template_delete(*, actor, template: ScheduleTemplate) -> None:
 # --- Holidays -------------------------------------------------------------------------------------------
 
 HOLIDAY_PARSERS = {
-    "date": _date,
-    "name": _text(100, required=True),
-    "department": lambda value: None if value in (None, "") else _instance(Department)(value),
+    "date": inputs.date,
+    "name": inputs.text(100, required=True),
+    "department": lambda value: None if value in (None, "") else inputs.instance(Department)(value),
 }
 
 
 def holiday_save(*, actor, data: dict[str, Any], holiday: Holiday | None = None) -> Holiday:
     """Add a day without clinics (for the hospital or one department), or change one; generation skips it."""
-    values = _parse(data, HOLIDAY_PARSERS)
+    values = inputs.parse(data, HOLIDAY_PARSERS)
     if holiday is None:
         missing = [field for field in ("date", "name") if field not in values]
         if missing:
@@ -479,7 +362,7 @@ def schedule_add_capacity(
     if channel not in BookingChannel.values:
         errors["channel"] = ValidationError(_("Choose online, phone or window."), code="invalid")
     try:
-        count = _whole(count, minimum=1, maximum=MAX_EXTRA_PLACES)
+        count = inputs.whole(count, minimum=1, maximum=MAX_EXTRA_PLACES)
     except ValidationError as error:
         errors["count"] = error
     if slot is not None and slot.schedule_id != schedule.pk:
@@ -514,50 +397,3 @@ def schedule_add_capacity(
         waitlist_offer_on_commit(current.pk)
     target.refresh_from_db()
     return target
-
-
-# --- Booking rules ---------------------------------------------------------------------------------------
-
-POLICY_PARSERS = {
-    "release_days_ahead": lambda value: _whole(value, minimum=0, maximum=90),
-    "release_time": _time,
-    "window_fallback_hours": lambda value: _whole(value, minimum=0, maximum=48),
-    "hold_minutes": lambda value: _whole(value, minimum=1, maximum=60),
-    "cancel_days_before": lambda value: _whole(value, minimum=0, maximum=30),
-    "cancel_time": _time,
-    "max_open_bookings": lambda value: _whole(value, minimum=1, maximum=50),
-    "no_show_limit": lambda value: _whole(value, minimum=0, maximum=50),
-    "no_show_window_days": lambda value: _whole(value, minimum=1, maximum=3650),
-    "no_show_block_days": lambda value: _whole(value, minimum=1, maximum=3650),
-    "reminder_time": _time,
-    "waitlist_offer_minutes": lambda value: _whole(value, minimum=5, maximum=1440),
-    "login_code_minutes": lambda value: _whole(value, minimum=1, maximum=30),
-}
-POLICY_FIELDS = tuple(POLICY_PARSERS)
-
-
-def booking_policy_update(*, actor, data: dict[str, Any], now: dt.datetime | None = None) -> BookingPolicy:
-    """Change the booking rules; every error is reported at once.
-
-    A new release rule moves the release moment of sessions not yet released (a released day stays open).
-    """
-    values = _parse(data, POLICY_PARSERS)
-    now = now or timezone.now()
-    with transaction.atomic(), audit_acting_as(actor):
-        row = BookingPolicy.objects.select_for_update().filter(pk=booking_policy().pk).get()
-        release_changed = any(
-            field in values and values[field] != getattr(row, field) for field in ("release_days_ahead", "release_time")
-        )
-        for field, value in values.items():
-            setattr(row, field, value)
-        if getattr(actor, "pk", None):
-            row.updated_by = actor
-        row.save()
-        if release_changed:
-            waiting = Schedule.objects.filter(releases_at__gt=now, status=ScheduleStatus.OPEN)
-            moved = 0
-            for date in waiting.order_by("date").values_list("date", flat=True).distinct():
-                moved += waiting.filter(date=date).update(releases_at=release_moment(date, row), updated_at=now)
-            if moved:
-                audit_write(event=Event.UPDATE, instance=row, details={"sessions_release_moved": moved})
-    return row
