@@ -187,7 +187,9 @@ def schedules_generate(*, start: dt.date, weeks: int, actor=None) -> int:
     zone = timezone.get_default_timezone()  # the hospital's, whatever zone the process is in
     policy = booking_policy()
     templates = list(
-        ScheduleTemplate.objects.filter(is_active=True, valid_from__lt=end)
+        ScheduleTemplate.objects.filter(
+            is_active=True, valid_from__lt=end, doctor__is_active=True, department__is_active=True
+        )
         .filter(Q(valid_until__isnull=True) | Q(valid_until__gte=start))
         .order_by("pk")
     )

@@ -252,11 +252,15 @@ def test_running_generation_again_creates_nothing_and_changes_nothing(tuesdays):
     assert Slot.objects.count() == 12
 
 
-def test_generation_respects_validity_and_skips_inactive_templates(head, doctor, staff, internal_medicine):
+def test_generation_respects_validity_and_skips_inactive_templates_and_doctors(head, doctor, staff, internal_medicine):
     monday = next_monday()
     weekly(head, doctor, internal_medicine, valid_from=monday + dt.timedelta(days=7))
     weekly(head, doctor, internal_medicine, weekday=2, valid_from=monday, valid_until=monday + dt.timedelta(days=7))
     weekly(head, doctor, internal_medicine, weekday=3, is_active=False)
+    gone = staff["other_doctor"]
+    weekly(staff["administrator"], gone, gone.departments.get())
+    gone.is_active = False
+    gone.save(update_fields=["is_active"])
 
     schedules_generate(start=monday, weeks=3)
 
