@@ -15,11 +15,21 @@ from appointments.services.booking import (
     no_shows_mark,
     restriction_lift,
 )
+from appointments.services.portal import (
+    CodeRequested,
+    family_member_add,
+    family_member_remove,
+    login_code_request,
+    login_code_verify,
+    portal_label,
+    portal_register,
+)
 from appointments.services.waitlist import waitlist_accept, waitlist_join, waitlist_leave, waitlist_offer
 
 __all__ = [
     "BookingDoor",
     "BookingRefused",
+    "CodeRequested",
     "appointment_book",
     "appointment_cancel",
     "appointment_check_in",
@@ -28,8 +38,14 @@ __all__ = [
     "appointment_reschedule",
     "booking_rules_check",
     "cancel_deadline",
+    "family_member_add",
+    "family_member_remove",
+    "login_code_request",
+    "login_code_verify",
     "holds_expire",
     "no_shows_mark",
+    "portal_label",
+    "portal_register",
     "restriction_lift",
     "waitlist_accept",
     "waitlist_join",
