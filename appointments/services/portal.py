@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -59,7 +59,21 @@ def _code_hash(mobile: str, code: str) -> str:
     return hmac.new(settings.SECRET_KEY.encode(), f"portal-login:{mobile}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
+def _lock_requests(*, mobile: str, client_address: str | None) -> None:
+    """Requests for one number, and from one address, are counted one at a time (PostgreSQL; SQLite
+    writes one at a time anyway). The number's lock is always taken first, so two requests never wait
+    on each other in a circle."""
+    if connection.vendor != "postgresql":
+        return
+    keys = [f"portal-login:mobile:{mobile}"] + ([f"portal-login:address:{client_address}"] if client_address else [])
+    with connection.cursor() as cursor:
+        for key in keys:
+            number = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [number])
+
+
 def _limits_check(*, mobile: str, client_address: str | None, now: dt.datetime) -> None:
+    _lock_requests(mobile=mobile, client_address=client_address)
     for allowed, seconds in MOBILE_LIMITS:
         since = now - dt.timedelta(seconds=seconds)
         if LoginCode.objects.filter(mobile=mobile, created_at__gt=since).count() >= allowed:
