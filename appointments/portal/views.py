@@ -23,6 +23,7 @@ from appointments.models import (
     CancelledBy,
     FamilyMember,
     Schedule,
+    ScheduleStatus,
     Slot,
     WaitlistEntry,
     WaitlistStatus,
@@ -302,6 +303,7 @@ def book_session(request: HttpRequest, schedule) -> HttpResponse:
     context = {
         "schedule": schedule,
         "slots": slots,
+        "stopped": schedule.status != ScheduleStatus.OPEN or schedule.ends_at <= now,
         "full": schedule.releases_at <= now and not any(slot.free_places for slot in slots),
         "released": schedule.releases_at <= now,
         "members": members,

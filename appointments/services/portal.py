@@ -113,26 +113,23 @@ def _patients_with_mobile(mobile: str):
 def login_code_request(*, mobile: str, client_address: str | None, now: dt.datetime | None = None) -> CodeRequested:
     """Send a sign-in code to a mobile number known to the archive; refuse beyond the rate limits.
 
-    A number nobody holds gets a code row too (nobody ever learns its code), so the limits and the
-    answer are the same whether or not the number is known.
+    A number no patient holds gets a code row too, so the limits and the answer are the same whether
+    or not the number is known; its row stores no hash, so no code ever matches it. The code goes
+    to a patient whose own mobile is this number (the outbox sends to the patient's number).
     """
     mobile = _mobile_clean(mobile)
     now = now or timezone.now()
     policy = booking_policy()
     with transaction.atomic():
         _limits_check(mobile=mobile, client_address=client_address, now=now)
+        recipient = _patients_with_mobile(mobile).first()
         code = f"{secrets.randbelow(1_000_000):06d}"
         row = LoginCode.objects.create(
             mobile=mobile,
-            code_hash=_code_hash(mobile, code),
+            code_hash=_code_hash(mobile, code) if recipient is not None else "",
             client_address=client_address or None,
             expires_at=now + dt.timedelta(minutes=policy.login_code_minutes),
         )
-        recipient = _patients_with_mobile(mobile).first()
-        if recipient is None:
-            account = PortalAccount.objects.filter(mobile=mobile, is_active=True).first()
-            member = account.members.select_related("patient").first() if account else None
-            recipient = member.patient if member else None
         if recipient is not None:
             with audit_acting_as(portal_label(mobile)):
                 message_send(

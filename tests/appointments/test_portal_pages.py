@@ -479,3 +479,53 @@ def test_letting_go_of_a_hold_returns_to_the_times(client, account, holder, clin
     assert held.status == "cancelled"
     slot.refresh_from_db()
     assert slot.taken_online == 0
+
+
+def test_an_expired_hold_cannot_be_confirmed_and_says_so(client, account, holder, clinic):
+    _signed_in(client, account)
+    slot = clinic.slots.first()
+    client.post(f"/portal/book/session/{clinic.uuid}/", {"patient": str(holder.uuid), "slot": str(slot.uuid)})
+    held = Appointment.objects.get()
+    Appointment.objects.filter(pk=held.pk).update(hold_expires_at=timezone.now() - dt.timedelta(seconds=1))
+
+    response = client.post(f"/portal/appointments/{held.uuid}/confirm/", follow=True)
+
+    assert _messages(response) == ["The hold on this place has expired; choose a slot again."]
+    held.refresh_from_db()
+    assert (held.status, held.visit_number) == ("expired", None)
+    slot.refresh_from_db()
+    assert slot.taken_online == 0
+
+
+def test_rescheduling_after_the_deadline_or_to_another_doctor_changes_nothing(
+    client, account, holder, clinic, staff, internal_medicine
+):
+    first, second = clinic.slots.all()
+    booked = appointment_book(patient=holder, slot=first, door=ONLINE)
+    elsewhere = session(doctor=staff["other_doctor"], department=internal_medicine)
+    _signed_in(client, account)
+
+    other_doctor = client.post(
+        f"/portal/appointments/{booked.uuid}/reschedule/", {"slot": str(elsewhere.slots.first().uuid)}
+    )
+    BookingPolicy.objects.filter(pk=booking_policy().pk).update(cancel_days_before=5)
+    too_late = client.post(f"/portal/appointments/{booked.uuid}/reschedule/", {"slot": str(second.uuid)}, follow=True)
+
+    assert other_doctor.status_code == 404
+    assert _messages(too_late)[0].startswith("Appointments can be changed online until ")
+    booked.refresh_from_db()
+    assert (booked.status, booked.slot) == ("booked", first)
+    second.refresh_from_db()
+    assert second.taken_online == 0
+
+
+def test_a_stopped_clinic_says_so_instead_of_offering_times(client, account, clinic):
+    clinic.status = "stopped"
+    clinic.save()
+    _signed_in(client, account)
+
+    response = client.get(f"/portal/book/session/{clinic.uuid}/")
+
+    html = response.content.decode()
+    assert "This clinic is closed for booking; choose another day." in html
+    assert 'name="slot"' not in html

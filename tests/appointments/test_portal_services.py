@@ -64,6 +64,18 @@ def test_an_unknown_number_gets_the_same_answer_and_no_message(db):
     assert OutboundMessage.objects.count() == 0
 
 
+def test_a_code_row_for_an_unknown_number_never_signs_in(db, monkeypatch):
+    monkeypatch.setattr("appointments.services.portal.secrets.randbelow", lambda _limit: 123456)
+    login_code_request(mobile="13700001111", client_address=ADDRESS)
+
+    with pytest.raises(ValidationError) as error:
+        login_code_verify(mobile="13700001111", code="123456")
+
+    assert error.value.messages == ["The code is wrong; 4 attempts left."]
+    assert LoginCode.objects.get().code_hash == ""
+    assert PortalAccount.objects.count() == 0
+
+
 def test_an_invalid_number_is_refused_naming_the_field(db):
     with pytest.raises(ValidationError) as error:
         login_code_request(mobile="12345", client_address=ADDRESS)
