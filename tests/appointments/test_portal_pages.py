@@ -18,7 +18,7 @@ from appointments.services import BookingDoor, appointment_book, appointment_can
 from hcrm.models import AuditEntry
 from patients.models import OutboundMessage
 from tests.appointments.factories import session
-from tests.factories import PatientFactory, national_id
+from tests.factories import PatientFactory, UserFactory, national_id
 
 pytestmark = pytest.mark.django_db
 
@@ -529,3 +529,20 @@ def test_a_stopped_clinic_says_so_instead_of_offering_times(client, account, cli
     html = response.content.decode()
     assert "This clinic is closed for booking; choose another day." in html
     assert 'name="slot"' not in html
+
+
+def test_the_doctor_list_takes_the_same_queries_for_more_doctors_and_names_departments_in_english(
+    client, account, clinic, internal_medicine, django_assert_num_queries
+):
+    for index in range(3):
+        colleague = UserFactory(full_name=f"医生{index}", roles=["doctor"], departments=[internal_medicine])
+        session(doctor=colleague, department=internal_medicine)
+    booking_policy()
+    _signed_in(client, account)
+
+    # session, account, department, rules, sessions with doctors and profiles, session saved (3, in a savepoint)
+    with django_assert_num_queries(8):
+        response = client.get(f"/portal/book/department/{internal_medicine.uuid}/", headers={"accept-language": "en"})
+
+    assert len(response.context["cards"]) == 4
+    assert "<h1>Internal medicine</h1>" in response.content.decode()
