@@ -111,6 +111,7 @@ def test_a_patient_signs_in_with_the_code_sent_by_sms(client, holder):
     assert signed_in["Location"] == "/portal/family/"
     account = PortalAccount.objects.get(mobile=MOBILE)
     assert client.session[ACCOUNT_KEY] == account.pk
+    assert client.session.get_expiry_age() == 30 * 60
     assert AuditEntry.objects.get(event="login").client == "portal:+86138****5678"
     assert client.get("/portal/").status_code == 200
 
@@ -546,3 +547,43 @@ def test_the_doctor_list_takes_the_same_queries_for_more_doctors_and_names_depar
 
     assert len(response.context["cards"]) == 4
     assert "<h1>Internal medicine</h1>" in response.content.decode()
+
+
+def test_a_doctor_with_a_photo_shows_it_instead_of_initials(client, account, clinic, doctor, internal_medicine):
+    DoctorProfile.objects.create(doctor=doctor, photo="doctors/li.jpg")
+    _signed_in(client, account)
+
+    html = client.get(f"/portal/book/department/{internal_medicine.uuid}/").content.decode()
+
+    assert '<img class="avatar" src="/media/doctors/li.jpg" alt="" width="56" height="56">' in html
+    assert "avatar initials" not in html
+
+
+def test_the_language_switch_turns_the_portal_to_english(client, account):
+    _signed_in(client, account)
+    assert '<html lang="zh-hans">' in client.get("/portal/", headers={"accept-language": "zh-hans"}).content.decode()
+
+    switched = client.post("/i18n/setlang/", {"language": "en", "next": "/portal/"})
+
+    assert switched["Location"] == "/portal/"
+    html = client.get("/portal/", headers={"accept-language": "zh-hans"}).content.decode()
+    assert '<html lang="en">' in html
+    assert 'value="zh-hans"' in html
+
+
+def test_declining_an_offer_leaves_the_waitlist_and_frees_the_place(
+    client, account, holder, clinic, django_capture_on_commit_callbacks
+):
+    clinic.slots.exclude(pk=clinic.slots.first().pk).delete()
+    taken = appointment_book(patient=PatientFactory(), slot=clinic.slots.first(), door=ONLINE)
+    entry = waitlist_join(schedule=clinic, patient=holder, door=ONLINE)
+    with django_capture_on_commit_callbacks(execute=True):
+        appointment_cancel(appointment=taken, by="patient")
+    _signed_in(client, account)
+
+    response = client.post(f"/portal/waitlist/{entry.uuid}/", {"decline": "1"}, follow=True)
+
+    assert _messages(response) == ["You have left the waitlist."]
+    entry.refresh_from_db()
+    assert (entry.status, entry.appointment.status) == ("cancelled", "cancelled")
+    assert clinic.slots.first().taken_online == 0
