@@ -1,16 +1,13 @@
-"""Portal pages: load, call a service, render. Every page but sign-in and registration needs a signed-in account."""
+"""Portal pages of booking: department, doctor, day and time; confirming a hold; my appointments; waitlist offers."""
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -19,24 +16,23 @@ from appointments.models import (
     ACTIVE_STATUSES,
     Appointment,
     AppointmentStatus,
-    BookingChannel,
     CancelledBy,
-    FamilyMember,
     Schedule,
     ScheduleStatus,
     Slot,
     WaitlistEntry,
     WaitlistStatus,
 )
-from appointments.portal.forms import CodeForm, FamilyMemberForm, MobileForm, RegisterForm, errors_onto
-from appointments.portal.session import (
-    PENDING_MOBILE_KEY,
-    portal_account,
-    portal_audit_as,
-    portal_required,
-    portal_sign_in,
-    portal_sign_out,
-    safe_next,
+from appointments.portal.session import portal_required
+from appointments.portal.views.common import (
+    ONLINE,
+    account_members,
+    audit_portal_read,
+    booking_door,
+    member_patient,
+    own_appointment,
+    posted_uuid,
+    refusal_show,
 )
 from appointments.selectors import (
     account_appointments,
@@ -48,161 +44,18 @@ from appointments.selectors import (
     slot_free_places,
 )
 from appointments.services import (
-    BookingDoor,
     BookingRefused,
     appointment_cancel,
     appointment_confirm,
     appointment_hold,
     appointment_reschedule,
     cancel_deadline,
-    family_member_add,
-    family_member_remove,
-    login_code_request,
-    login_code_verify,
-    portal_label,
-    portal_register,
     waitlist_accept,
     waitlist_join,
     waitlist_leave,
 )
-from hcrm.audit import Event, audit_acting_as, audit_read
-from hcrm.masking import mask_phone
+from hcrm.audit import Event
 from hcrm.models import Department
-
-ONLINE = BookingChannel.ONLINE
-
-
-def _door(request) -> BookingDoor:
-    return BookingDoor(channel=ONLINE, portal_account=request.portal_account)
-
-
-def _client_address(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
-
-
-def _refused(request, refusal: ValidationError) -> None:
-    for message in refusal.messages:
-        messages.error(request, message)
-
-
-def _audit_view(request, patient_uuids, *, event=Event.VIEW, details=None) -> None:
-    """One audit entry for a portal page that showed these patients' data."""
-    uuids = sorted({str(value) for value in patient_uuids})
-    if not uuids:
-        return
-    with audit_acting_as(portal_label(request.portal_account.mobile)):
-        audit_read(
-            event=event,
-            patient_uuid=uuids[0] if len(uuids) == 1 else None,
-            details={"page": request.resolver_match.url_name, "patients": uuids, **(details or {})},
-        )
-
-
-def _members(request):
-    return list(request.portal_account.members.select_related("patient").order_by("created_at", "pk"))
-
-
-def _uuid(value) -> uuid.UUID:
-    """A UUID sent in a form, or 404."""
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise Http404 from None
-
-
-def _member_patient(request, patient_uuid):
-    member = (
-        FamilyMember.objects.filter(account=request.portal_account, patient__uuid=_uuid(patient_uuid))
-        .select_related("patient")
-        .first()
-    )
-    if member is None:
-        raise Http404
-    return member.patient
-
-
-def _own_appointment(request, appointment_uuid) -> Appointment:
-    """An appointment of a patient this account books for; anyone else's is not found."""
-    return get_object_or_404(account_appointments(request.portal_account), uuid=appointment_uuid)
-
-
-# --- Signing in -------------------------------------------------------------------------------------
-
-
-def sign_in(request: HttpRequest) -> HttpResponse:
-    if portal_account(request) is not None and request.method == "GET":
-        return redirect(safe_next(request, reverse("portal:home")))
-    form = MobileForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        portal_audit_as(form.cleaned_data["mobile"])
-        try:
-            requested = login_code_request(mobile=form.cleaned_data["mobile"], client_address=_client_address(request))
-        except ValidationError as error:
-            errors_onto(form, error)
-        else:
-            request.session[PENDING_MOBILE_KEY] = requested.mobile
-            return _to_code_page(request)
-    return render(request, "appointments/portal/sign_in.html", {"form": form, "next": safe_next(request, "")})
-
-
-def _to_code_page(request) -> HttpResponse:
-    target = reverse("portal:sign-in-code")
-    next_url = safe_next(request, "")
-    return redirect(f"{target}?next={next_url}" if next_url else target)
-
-
-def sign_in_code(request: HttpRequest) -> HttpResponse:
-    mobile = request.session.get(PENDING_MOBILE_KEY)
-    if not mobile:
-        return redirect("portal:sign-in")
-    form = CodeForm(request.POST or None)
-    portal_audit_as(mobile)
-    if request.method == "POST" and form.is_valid():
-        try:
-            account = login_code_verify(mobile=mobile, code=form.cleaned_data["code"])
-        except ValidationError as error:
-            errors_onto(form, error)
-        else:
-            portal_sign_in(request, account)
-            with audit_acting_as(portal_label(account.mobile)):
-                audit_read(event=Event.LOGIN, details={"portal_account": str(account.uuid)})
-            return redirect(safe_next(request, reverse("portal:home")))
-    context = {"form": form, "masked_mobile": mask_phone(mobile), "next": safe_next(request, "")}
-    return render(request, "appointments/portal/sign_in_code.html", context)
-
-
-def register(request: HttpRequest) -> HttpResponse:
-    form = RegisterForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        portal_audit_as(form.cleaned_data["mobile"])
-        try:
-            requested = portal_register(client_address=_client_address(request), **form.cleaned_data)
-        except ValidationError as error:
-            errors_onto(form, error)
-        else:
-            request.session[PENDING_MOBILE_KEY] = requested.mobile
-            return _to_code_page(request)
-    return render(request, "appointments/portal/register.html", {"form": form, "next": safe_next(request, "")})
-
-
-@require_POST
-def sign_out(request: HttpRequest) -> HttpResponse:
-    portal_sign_out(request)
-    return redirect("portal:sign-in")
-
-
-# --- Home and booking --------------------------------------------------------------------------------
-
-
-@portal_required
-def home(request: HttpRequest) -> HttpResponse:
-    members = _members(request)
-    upcoming = (
-        account_appointments(request.portal_account)
-        .filter(status__in=[AppointmentStatus.HELD, AppointmentStatus.BOOKED], slot__ends_at__gt=timezone.now())
-        .count()
-    )
-    return render(request, "appointments/portal/home.html", {"members": members, "upcoming": upcoming})
 
 
 def _offered_sessions():
@@ -287,19 +140,19 @@ def _slots_with_places(schedule: Schedule, policy, now) -> list[Slot]:
 def book_session(request: HttpRequest, schedule) -> HttpResponse:
     schedule = get_object_or_404(Schedule.objects.select_related("doctor", "department"), uuid=schedule)
     if request.method == "POST":
-        patient = _member_patient(request, request.POST.get("patient"))
-        slot = get_object_or_404(Slot, uuid=_uuid(request.POST.get("slot")), schedule=schedule)
+        patient = member_patient(request, request.POST.get("patient"))
+        slot = get_object_or_404(Slot, uuid=posted_uuid(request.POST.get("slot")), schedule=schedule)
         try:
-            held = appointment_hold(patient=patient, slot=slot, door=_door(request))
+            held = appointment_hold(patient=patient, slot=slot, door=booking_door(request))
         except BookingRefused as refusal:
-            _refused(request, refusal)
+            refusal_show(request, refusal)
             return redirect("portal:book-session", schedule=schedule.uuid)
         return redirect("portal:confirm", appointment=held.uuid)
     policy = booking_policy()
     now = timezone.now()
     slots = _slots_with_places(schedule, policy, now)
-    members = _members(request)
-    _audit_view(request, [member.patient.uuid for member in members], event=Event.LIST)
+    members = account_members(request)
+    audit_portal_read(request, [member.patient.uuid for member in members], event=Event.LIST)
     context = {
         "schedule": schedule,
         "slots": slots,
@@ -315,11 +168,11 @@ def book_session(request: HttpRequest, schedule) -> HttpResponse:
 @require_POST
 def waitlist_join_view(request: HttpRequest, schedule) -> HttpResponse:
     schedule = get_object_or_404(Schedule, uuid=schedule)
-    patient = _member_patient(request, request.POST.get("patient"))
+    patient = member_patient(request, request.POST.get("patient"))
     try:
-        waitlist_join(schedule=schedule, patient=patient, door=_door(request))
+        waitlist_join(schedule=schedule, patient=patient, door=booking_door(request))
     except BookingRefused as refusal:
-        _refused(request, refusal)
+        refusal_show(request, refusal)
         return redirect("portal:book-session", schedule=schedule.uuid)
     messages.success(request, _("You are on the waitlist. We will send an SMS if a place becomes free."))
     return redirect("portal:appointments")
@@ -327,25 +180,25 @@ def waitlist_join_view(request: HttpRequest, schedule) -> HttpResponse:
 
 @portal_required
 def confirm(request: HttpRequest, appointment) -> HttpResponse:
-    appointment = _own_appointment(request, appointment)
+    appointment = own_appointment(request, appointment)
     if request.method == "POST":
         try:
-            booked = appointment_confirm(appointment=appointment, door=_door(request))
+            booked = appointment_confirm(appointment=appointment, door=booking_door(request))
         except BookingRefused as refusal:
-            _refused(request, refusal)
+            refusal_show(request, refusal)
             return redirect("portal:book-session", schedule=appointment.schedule.uuid)
         return redirect("portal:appointment", appointment=booked.uuid)
     if appointment.status != AppointmentStatus.HELD:
         return redirect("portal:appointment", appointment=appointment.uuid)
-    _audit_view(request, [appointment.patient.uuid])
+    audit_portal_read(request, [appointment.patient.uuid])
     seconds = max(int((appointment.hold_expires_at - timezone.now()).total_seconds()), 0)
     return render(request, "appointments/portal/confirm.html", {"appointment": appointment, "seconds": seconds})
 
 
 @portal_required
 def appointment_detail(request: HttpRequest, appointment) -> HttpResponse:
-    appointment = _own_appointment(request, appointment)
-    _audit_view(request, [appointment.patient.uuid])
+    appointment = own_appointment(request, appointment)
+    audit_portal_read(request, [appointment.patient.uuid])
     context = {
         "appointment": appointment,
         "upcoming": _is_upcoming(appointment),
@@ -371,7 +224,7 @@ def my_appointments(request: HttpRequest) -> HttpResponse:
             status__in=[WaitlistStatus.WAITING, WaitlistStatus.OFFERED],
         ).select_related("patient", "schedule__doctor", "schedule__department")
     )
-    _audit_view(
+    audit_portal_read(
         request,
         [appointment.patient.uuid for appointment in appointments] + [entry.patient.uuid for entry in waiting],
         event=Event.LIST,
@@ -383,12 +236,12 @@ def my_appointments(request: HttpRequest) -> HttpResponse:
 @portal_required
 @require_POST
 def cancel(request: HttpRequest, appointment) -> HttpResponse:
-    appointment = _own_appointment(request, appointment)
+    appointment = own_appointment(request, appointment)
     was_held = appointment.status == AppointmentStatus.HELD
     try:
         appointment_cancel(appointment=appointment, by=CancelledBy.PATIENT, reason="portal")
     except BookingRefused as refusal:
-        _refused(request, refusal)
+        refusal_show(request, refusal)
         return redirect("portal:appointment", appointment=appointment.uuid)
     if was_held:  # the patient let go of a hold to choose another time
         return redirect("portal:book-session", schedule=appointment.schedule.uuid)
@@ -398,15 +251,15 @@ def cancel(request: HttpRequest, appointment) -> HttpResponse:
 
 @portal_required
 def reschedule(request: HttpRequest, appointment) -> HttpResponse:
-    appointment = _own_appointment(request, appointment)
+    appointment = own_appointment(request, appointment)
     if appointment.status != AppointmentStatus.BOOKED:
         raise Http404
     if request.method == "POST":
-        slot = get_object_or_404(Slot, uuid=_uuid(request.POST.get("slot")), schedule__doctor=appointment.doctor)
+        slot = get_object_or_404(Slot, uuid=posted_uuid(request.POST.get("slot")), schedule__doctor=appointment.doctor)
         try:
-            moved = appointment_reschedule(appointment=appointment, slot=slot, door=_door(request))
+            moved = appointment_reschedule(appointment=appointment, slot=slot, door=booking_door(request))
         except BookingRefused as refusal:
-            _refused(request, refusal)
+            refusal_show(request, refusal)
             return redirect("portal:reschedule", appointment=appointment.uuid)
         messages.success(request, _("The appointment is moved."))
         return redirect("portal:appointment", appointment=moved.uuid)
@@ -419,7 +272,7 @@ def reschedule(request: HttpRequest, appointment) -> HttpResponse:
         .filter(doctor=appointment.doctor)
         .select_related("department")
     ]
-    _audit_view(request, [appointment.patient.uuid])
+    audit_portal_read(request, [appointment.patient.uuid])
     context = {"appointment": appointment, "sessions": [(schedule, slots) for schedule, slots in sessions if slots]}
     return render(request, "appointments/portal/reschedule.html", context)
 
@@ -439,12 +292,12 @@ def waitlist_offer(request: HttpRequest, entry) -> HttpResponse:
                 waitlist_leave(entry=entry)
                 messages.success(request, _("You have left the waitlist."))
                 return redirect("portal:appointments")
-            booked = waitlist_accept(entry=entry, door=_door(request))
+            booked = waitlist_accept(entry=entry, door=booking_door(request))
         except BookingRefused as refusal:
-            _refused(request, refusal)
+            refusal_show(request, refusal)
             return redirect("portal:waitlist-offer", entry=entry.uuid)
         return redirect("portal:appointment", appointment=booked.uuid)
-    _audit_view(request, [entry.patient.uuid])
+    audit_portal_read(request, [entry.patient.uuid])
     now = timezone.now()
     offer_open = (
         entry.status == WaitlistStatus.OFFERED
@@ -456,35 +309,3 @@ def waitlist_offer(request: HttpRequest, entry) -> HttpResponse:
     seconds = max(int((entry.offer_expires_at - now).total_seconds()), 0) if offer_open else 0
     context = {"entry": entry, "offer_open": offer_open, "seconds": seconds}
     return render(request, "appointments/portal/waitlist_offer.html", context)
-
-
-# --- Family members ----------------------------------------------------------------------------------
-
-
-@portal_required
-def family(request: HttpRequest) -> HttpResponse:
-    form = FamilyMemberForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            family_member_add(account=request.portal_account, **form.cleaned_data)
-        except ValidationError as error:
-            errors_onto(form, error)
-        else:
-            messages.success(request, _("Family member added."))
-            return redirect("portal:family")
-    members = _members(request)
-    _audit_view(request, [member.patient.uuid for member in members], event=Event.LIST)
-    return render(request, "appointments/portal/family.html", {"members": members, "form": form})
-
-
-@portal_required
-@require_POST
-def family_remove(request: HttpRequest, member) -> HttpResponse:
-    member = get_object_or_404(FamilyMember, uuid=member, account=request.portal_account)
-    try:
-        family_member_remove(member=member)
-    except ValidationError as error:
-        _refused(request, error)
-    else:
-        messages.success(request, _("Family member removed."))
-    return redirect("portal:family")
