@@ -480,6 +480,8 @@ def test_letting_go_of_a_hold_returns_to_the_times(client, account, holder, clin
     assert held.status == "cancelled"
     slot.refresh_from_db()
     assert slot.taken_online == 0
+    listed = client.get("/portal/appointments/")
+    assert (listed.context["upcoming"], listed.context["past"]) == ([], [])
 
 
 def test_an_expired_hold_cannot_be_confirmed_and_says_so(client, account, holder, clinic):

@@ -58,16 +58,11 @@ from hcrm.audit import Event
 from hcrm.models import Department
 
 
-def _offered_sessions():
-    policy = booking_policy()
-    now = timezone.now()
-    start, end = booking_window(policy, now)
-    return sessions_for_patients(start=start, end=end, now=now), policy, now
-
-
 @portal_required
 def book_departments(request: HttpRequest) -> HttpResponse:
-    sessions, _policy, _now = _offered_sessions()
+    now = timezone.now()
+    start, end = booking_window(booking_policy(), now)
+    sessions = sessions_for_patients(start=start, end=end, now=now)
     departments = Department.objects.filter(pk__in=sessions.values("department_id"), is_active=True).order_by("code")
     return render(request, "appointments/portal/departments.html", {"departments": departments})
 
@@ -215,7 +210,12 @@ def _is_upcoming(appointment: Appointment) -> bool:
 
 @portal_required
 def my_appointments(request: HttpRequest) -> HttpResponse:
-    appointments = list(account_appointments(request.portal_account).order_by("slot__starts_at", "pk"))
+    # Holds that were let go or ran out were never appointments to the patient.
+    appointments = list(
+        account_appointments(request.portal_account)
+        .exclude(visit_number__isnull=True, status__in=[AppointmentStatus.CANCELLED, AppointmentStatus.EXPIRED])
+        .order_by("slot__starts_at", "pk")
+    )
     upcoming = [appointment for appointment in appointments if _is_upcoming(appointment)]
     past = [appointment for appointment in reversed(appointments) if not _is_upcoming(appointment)]
     waiting = list(
