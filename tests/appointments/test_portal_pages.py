@@ -97,7 +97,7 @@ def test_a_patient_signs_in_with_the_code_sent_by_sms(client, holder):
 
     sent = client.post("/portal/sign-in/", {"mobile": "138 1234 5678", "next": "/portal/family/"})
     assert sent.status_code == 302
-    assert sent["Location"] == "/portal/sign-in/code/?next=/portal/family/"
+    assert sent["Location"] == "/portal/sign-in/code/?next=%2Fportal%2Ffamily%2F"
     code_page = client.get(sent["Location"])
     assert "+86138****5678" in code_page.content.decode()
 
@@ -589,3 +589,9 @@ def test_declining_an_offer_leaves_the_waitlist_and_frees_the_place(
     entry.refresh_from_db()
     assert (entry.status, entry.appointment.status) == ("cancelled", "cancelled")
     assert clinic.slots.first().taken_online == 0
+
+
+def test_a_next_page_with_a_query_string_survives_the_code_page(client, holder):
+    response = client.post("/portal/sign-in/", {"mobile": MOBILE, "next": "/portal/book/?a=1&b=2"})
+
+    assert response["Location"] == "/portal/sign-in/code/?next=%2Fportal%2Fbook%2F%3Fa%3D1%26b%3D2"

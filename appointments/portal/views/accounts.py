@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -57,7 +59,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
 def _to_code_page(request) -> HttpResponse:
     target = reverse("portal:sign-in-code")
     next_url = safe_next(request, "")
-    return redirect(f"{target}?next={next_url}" if next_url else target)
+    return redirect(f"{target}?{urlencode({'next': next_url})}" if next_url else target)
 
 
 def sign_in_code(request: HttpRequest) -> HttpResponse:
