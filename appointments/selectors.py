@@ -93,3 +93,30 @@ def active_restriction(patient: Patient, now: dt.datetime | None = None) -> Book
 
 def no_show_count(patient: Patient, *, since: dt.datetime) -> int:
     return Appointment.objects.filter(patient=patient, status="no_show", slot__starts_at__gte=since).count()
+
+
+def booking_window(policy: BookingPolicy, now: dt.datetime | None = None) -> tuple[dt.date, dt.date]:
+    """The days patients may look at online: today to the last day the release rule opens."""
+    today = timezone.localdate(now or timezone.now())
+    return today, today + dt.timedelta(days=policy.release_days_ahead)
+
+
+def sessions_for_patients(*, start: dt.date, end: dt.date, now: dt.datetime) -> QuerySet[Schedule]:
+    """Open sessions in the window, not yet over, of doctors bookable online (what the portal offers)."""
+    return (
+        Schedule.objects.filter(date__gte=start, date__lte=end, status=ScheduleStatus.OPEN, ends_at__gt=now)
+        .exclude(doctor__doctor_profile__is_bookable=False)
+        .order_by("date", "starts_at", "doctor_id")
+    )
+
+
+def account_patient_ids(account) -> list[int]:
+    """The patients a portal account books for (itself and its family members)."""
+    return list(account.members.values_list("patient_id", flat=True))
+
+
+def account_appointments(account) -> QuerySet[Appointment]:
+    """Appointments of the patients an account books for, with what a list shows."""
+    return Appointment.objects.filter(patient__portal_links__account=account).select_related(
+        "patient", "doctor", "slot", "schedule__department"
+    )

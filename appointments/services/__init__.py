@@ -16,6 +16,15 @@ from appointments.services.booking import (
     restriction_lift,
 )
 from appointments.services.policy import booking_policy_update
+from appointments.services.portal import (
+    CodeRequested,
+    family_member_add,
+    family_member_remove,
+    login_code_request,
+    login_code_verify,
+    portal_label,
+    portal_register,
+)
 from appointments.services.schedules import (
     holiday_delete,
     holiday_save,
@@ -30,6 +39,7 @@ from appointments.services.waitlist import waitlist_accept, waitlist_join, waitl
 __all__ = [
     "BookingDoor",
     "BookingRefused",
+    "CodeRequested",
     "appointment_book",
     "appointment_cancel",
     "appointment_check_in",
@@ -41,8 +51,14 @@ __all__ = [
     "cancel_deadline",
     "holiday_delete",
     "holiday_save",
+    "family_member_add",
+    "family_member_remove",
+    "login_code_request",
+    "login_code_verify",
     "holds_expire",
     "no_shows_mark",
+    "portal_label",
+    "portal_register",
     "restriction_lift",
     "schedule_add_capacity",
     "schedule_stop",

@@ -1,0 +1,71 @@
+"""What the portal pages share: the booking door, the account's patients and appointments, audit of reads."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+
+from appointments.models import Appointment, BookingChannel, FamilyMember
+from appointments.selectors import account_appointments
+from appointments.services import BookingDoor, portal_label
+from hcrm.audit import Event, audit_acting_as, audit_read
+
+ONLINE = BookingChannel.ONLINE
+
+
+def booking_door(request) -> BookingDoor:
+    return BookingDoor(channel=ONLINE, portal_account=request.portal_account)
+
+
+def client_address(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def refusal_show(request, refusal: ValidationError) -> None:
+    for message in refusal.messages:
+        messages.error(request, message)
+
+
+def audit_portal_read(request, patient_uuids, *, event=Event.VIEW, details=None) -> None:
+    """One audit entry for a portal page that showed these patients' data."""
+    uuids = sorted({str(value) for value in patient_uuids})
+    if not uuids:
+        return
+    with audit_acting_as(portal_label(request.portal_account.mobile)):
+        audit_read(
+            event=event,
+            patient_uuid=uuids[0] if len(uuids) == 1 else None,
+            details={"page": request.resolver_match.url_name, "patients": uuids, **(details or {})},
+        )
+
+
+def account_members(request):
+    return list(request.portal_account.members.select_related("patient").order_by("created_at", "pk"))
+
+
+def posted_uuid(value) -> uuid.UUID:
+    """A UUID sent in a form, or 404."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Http404 from None
+
+
+def member_patient(request, patient_uuid):
+    member = (
+        FamilyMember.objects.filter(account=request.portal_account, patient__uuid=posted_uuid(patient_uuid))
+        .select_related("patient")
+        .first()
+    )
+    if member is None:
+        raise Http404
+    return member.patient
+
+
+def own_appointment(request, appointment_uuid) -> Appointment:
+    """An appointment of a patient this account books for; anyone else's is not found."""
+    return get_object_or_404(account_appointments(request.portal_account), uuid=appointment_uuid)
