@@ -52,21 +52,71 @@ _IDENTITY_REVIEW = [
     "patients.view_patientmerge",
 ]
 
+# Appointments. Who may do what with bookings and schedules; the department scoping is applied by the
+# appointments selectors (`appointments_visible_to`, `booking_departments`), not by the permission:
+# - reading sessions, bookings and waitlists: every clinical role, agents and administrators, for the
+#   sessions of their own departments; agents and administrators (`view_all_appointments`) for all;
+#   analysts see the session grid (places and fill rates, no patients);
+# - booking for a patient (`add_appointment`), cancelling or moving a booking on the patient's behalf
+#   (`change_appointment`) and the waitlist: agents on the phone for every department, nurses and
+#   department heads at the window for their own, administrators;
+# - checking patients in: nurses and doctors of the session's department, department heads, administrators;
+# - stopping a clinic, adding places (`change_schedule`) and weekly schedules and holidays: department
+#   heads for their department, administrators for all; the booking rules: administrators;
+# - lifting a no-show restriction on online booking (`change_bookingrestriction`, reason required,
+#   audited): department heads, administrators, and agents, who hear the patient's explanation on the phone.
+_APPOINTMENTS_READ = [
+    "appointments.view_schedule",
+    "appointments.view_slot",
+    "appointments.view_appointment",
+    "appointments.view_waitlistentry",
+    "appointments.view_bookingrestriction",
+    "appointments.view_hisappointment",
+]
+_APPOINTMENTS_BOOK = [
+    "appointments.add_appointment",
+    "appointments.change_appointment",
+    "appointments.add_waitlistentry",
+    "appointments.change_waitlistentry",
+]
+_APPOINTMENTS_CHECK_IN = ["appointments.check_in_appointment"]
+_SCHEDULES_MANAGE = [
+    "appointments.change_schedule",
+    *_crud("appointments", "scheduletemplate", ("view", "add", "change", "delete")),
+    *_crud("appointments", "holiday", ("view", "add", "change", "delete")),
+    "appointments.change_doctorprofile",
+    "appointments.view_doctorprofile",
+]
+_RESTRICTION_LIFT = ["appointments.change_bookingrestriction"]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    Role.DOCTOR: _PATIENT_EDIT + _clinical(("view", "add", "change")) + _CONTACTS + _SEGMENTS_USE + _MESSAGES_READ,
+    Role.DOCTOR: _PATIENT_EDIT
+    + _clinical(("view", "add", "change"))
+    + _CONTACTS
+    + _SEGMENTS_USE
+    + _MESSAGES_READ
+    + _APPOINTMENTS_READ
+    + _APPOINTMENTS_CHECK_IN,
     Role.NURSE: _PATIENT_EDIT
     + _clinical(("view",))
     + _clinical(("add", "change"), ("allergy", "clinicalhistory", "labresult"))
     + _CONTACTS
     + ["patients.view_segment", "patients.view_segment_members"]
-    + _MESSAGES_READ,
+    + _MESSAGES_READ
+    + _APPOINTMENTS_READ
+    + _APPOINTMENTS_BOOK
+    + _APPOINTMENTS_CHECK_IN,
     Role.AGENT: _PATIENT_EDIT
     + ["patients.view_all_patients"]
     + _clinical(("view",), ("encounter", "diagnosis", "allergy"))
     + _CONTACTS
     + _SEGMENTS_USE
     + _MESSAGES_READ
-    + ["patients.add_outboundmessage", "patients.import_patients"],
+    + ["patients.add_outboundmessage", "patients.import_patients"]
+    + _APPOINTMENTS_READ
+    + _APPOINTMENTS_BOOK
+    + ["appointments.view_all_appointments"]
+    + _RESTRICTION_LIFT,
     Role.DEPARTMENT_HEAD: _PATIENT_EDIT
     + _clinical(("view", "add", "change", "delete"))
     + ["hcrm.view_department_audit", "hcrm.view_user", "patients.review_contactentry"]
@@ -74,7 +124,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     + _SEGMENTS_USE
     + ["patients.change_segment", "patients.delete_segment", "patients.import_patients"]
     + _MESSAGES_READ
-    + _IDENTITY_REVIEW,
+    + _IDENTITY_REVIEW
+    + _APPOINTMENTS_READ
+    + _APPOINTMENTS_BOOK
+    + _APPOINTMENTS_CHECK_IN
+    + _SCHEDULES_MANAGE
+    + _RESTRICTION_LIFT,
     Role.ADMINISTRATOR: _crud("patients", "patient", ("view", "add", "change", "delete"))
     + ["patients.view_all_patients", "patients.view_sensitive"]
     + _clinical(("view", "add", "change", "delete"))
@@ -102,7 +157,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "integrations.reprocess_inboundmessage",
     ]
     + _crud("integrations", "sourceprofile", ("view", "add", "change"))
-    + _IDENTITY_REVIEW,
+    + _IDENTITY_REVIEW
+    + _APPOINTMENTS_READ
+    + _APPOINTMENTS_BOOK
+    + _APPOINTMENTS_CHECK_IN
+    + ["appointments.view_all_appointments"]
+    + _SCHEDULES_MANAGE
+    + _RESTRICTION_LIFT
+    + _crud("appointments", "bookingpolicy", ("view", "change")),
     Role.ANALYST: ["analytics.view_statistics", "patients.view_segment"],
 }
 
@@ -140,4 +202,25 @@ INTEGRATION_SCOPES: dict[str, list[str]] = {
     "hl7.submit": ["integrations.submit_hl7"],
     "fhir.read": ["integrations.read_fhir"],
     "fhir.write": ["integrations.write_fhir"],
+    # Other systems (a WeChat mini program's back end, a kiosk, the HIS) read sessions and bookings of
+    # every department, and book, cancel, move and check in through the same services as staff.
+    "appointments.read": [
+        "appointments.view_schedule",
+        "appointments.view_slot",
+        "appointments.view_appointment",
+        "appointments.view_all_appointments",
+        "appointments.view_waitlistentry",
+    ],
+    "appointments.write": [
+        "appointments.view_schedule",
+        "appointments.view_slot",
+        "appointments.view_appointment",
+        "appointments.view_all_appointments",
+        "appointments.view_waitlistentry",
+        "appointments.add_appointment",
+        "appointments.change_appointment",
+        "appointments.check_in_appointment",
+        "appointments.add_waitlistentry",
+        "appointments.change_waitlistentry",
+    ],
 }
