@@ -14,3 +14,15 @@ def booking_templates(db):
     defaults = importlib.import_module("patients.migrations.0003_default_message_templates")
     defaults.add_templates(apps, None)
     migration.add_templates(apps, None)
+
+
+@pytest.fixture
+def warm_caches():
+    """Content types are cached per process; count queries as a running server does, with them warm."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from appointments.models import Appointment, BookingRestriction
+    from hcrm.models import AuditEntry
+
+    for model in (AuditEntry, Appointment, BookingRestriction):
+        ContentType.objects.get_for_model(model)
