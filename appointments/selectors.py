@@ -167,7 +167,7 @@ def doctors_visible_to(user) -> QuerySet:
 WAITING_STATUSES = (WaitlistStatus.WAITING, WaitlistStatus.OFFERED)
 
 
-def doctor_day(*, doctor, date: dt.date) -> list[Schedule]:
+def doctor_day(*, doctor, date: dt.date, department_ids: set[int] | None = None) -> list[Schedule]:
     """A doctor's sessions of one day, each with its bookings in visit-number order and its waitlist
     (three queries whatever the number of sessions and bookings)."""
     bookings = (
@@ -178,9 +178,11 @@ def doctor_day(*, doctor, date: dt.date) -> list[Schedule]:
     waiting = (
         WaitlistEntry.objects.filter(status__in=WAITING_STATUSES).select_related("patient").order_by("created_at", "pk")
     )
+    sessions = Schedule.objects.filter(doctor=doctor, date=date)
+    if department_ids is not None:
+        sessions = sessions.filter(department_id__in=sorted(department_ids))
     return list(
-        Schedule.objects.filter(doctor=doctor, date=date)
-        .select_related("department")
+        sessions.select_related("department")
         .prefetch_related(Prefetch("appointments", queryset=bookings), Prefetch("waitlist", queryset=waiting))
         .order_by("starts_at")
     )
