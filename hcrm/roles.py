@@ -81,6 +81,7 @@ _APPOINTMENTS_BOOK = [
 ]
 _APPOINTMENTS_CHECK_IN = ["appointments.check_in_appointment"]
 _SCHEDULES_MANAGE = [
+    "appointments.add_schedule",
     "appointments.change_schedule",
     *_crud("appointments", "scheduletemplate", ("view", "add", "change", "delete")),
     *_crud("appointments", "holiday", ("view", "add", "change", "delete")),

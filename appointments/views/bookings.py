@@ -30,6 +30,7 @@ from appointments.selectors import (
 )
 from appointments.services import appointment_check_in
 from appointments.views import desk
+from appointments.views.desk import ObjectChoiceField
 from hcrm.audit import Event, audit_read
 from hcrm.models import Department
 from hcrm.roles import Role
@@ -37,27 +38,8 @@ from hcrm.roles import Role
 # --- A doctor's day --------------------------------------------------------------------------------------
 
 
-class _ObjectChoiceField(forms.ChoiceField):
-    """A choice among objects loaded once (a ModelChoiceField queries again each time it is rendered)."""
-
-    def __init__(self, *, key: str, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.key = key
-        self.objects: dict[str, object] = {}
-
-    def load(self, objects) -> list:
-        objects = list(objects)
-        self.objects = {str(getattr(item, self.key)): item for item in objects}
-        self.choices = [(value, str(item)) for value, item in self.objects.items()]
-        return objects
-
-    def clean(self, value):
-        value = super().clean(value)
-        return self.objects.get(value) if value else None
-
-
 class DayForm(forms.Form):
-    doctor = _ObjectChoiceField(key="uuid", label=gettext_lazy("Doctor"), required=False)
+    doctor = ObjectChoiceField(key="uuid", label=gettext_lazy("Doctor"), required=False)
     date = forms.DateField(label=gettext_lazy("Date"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args, user, **kwargs) -> None:
@@ -134,7 +116,7 @@ def check_in(request: HttpRequest, uuid) -> HttpResponse:
 
 
 class GridForm(forms.Form):
-    department = _ObjectChoiceField(key="code", label=gettext_lazy("Department"), required=False)
+    department = ObjectChoiceField(key="code", label=gettext_lazy("Department"), required=False)
     week = forms.DateField(
         label=gettext_lazy("Week of"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )

@@ -65,20 +65,37 @@ EXTRA_DAYS = 7
 # --- Forms ------------------------------------------------------------------------------------------------
 
 
+class ObjectChoiceField(forms.ChoiceField):
+    """A choice among objects loaded once (a ModelChoiceField queries again each time it is rendered)."""
+
+    def __init__(self, *, key: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.key = key
+        self.objects: dict[str, object] = {}
+
+    def load(self, objects) -> list:
+        objects = list(objects)
+        self.objects = {str(getattr(item, self.key)): item for item in objects}
+        self.choices = [(value, str(item)) for value, item in self.objects.items()]
+        return objects
+
+    def clean(self, value):
+        value = super().clean(value)
+        return self.objects.get(value) if value else None
+
+
 class DeskForm(forms.Form):
     """The desk's steps, all in the query string: find the patient, then department, doctor and channel."""
 
     q = forms.CharField(label=gettext_lazy("Find the patient"), required=False, max_length=100)
     patient = forms.UUIDField(required=False, widget=forms.HiddenInput)
-    department = forms.ModelChoiceField(
-        label=gettext_lazy("Department"), queryset=None, to_field_name="code", required=False
-    )
+    department = ObjectChoiceField(key="code", label=gettext_lazy("Department"), required=False)
     doctor = forms.UUIDField(required=False, widget=forms.HiddenInput)
     channel = forms.ChoiceField(label=gettext_lazy("Booked through"), choices=STAFF_CHANNELS, required=False)
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["department"].queryset = _departments(user)
+        self.fields["department"].load(_departments(user))
 
 
 class BookForm(forms.Form):
@@ -144,9 +161,9 @@ def _bookable_sessions(user, *, department, doctor_uuid=None, days: int):
     )
 
 
-def _with_free_places(sessions, channel: str) -> None:
+def _with_free_places(sessions, channel: str, policy) -> None:
     """Each slot's free places through `channel` now; each session's total."""
-    policy, now = booking_policy(), timezone.now()
+    now = timezone.now()
     for session in sessions:
         for slot in session.slots.all():
             slot.free_places = slot_free_places(slot, channel, policy, now) if slot.starts_at > now else 0
@@ -194,13 +211,14 @@ def desk(request: HttpRequest) -> HttpResponse:
         context.update(_patient_context(user, patient))
         department = data.get("department")
         if department is not None:
+            policy = booking_policy()
             sessions = _bookable_sessions(
                 user,
                 department=department,
                 doctor_uuid=data.get("doctor"),
-                days=booking_policy().release_days_ahead + EXTRA_DAYS,
+                days=policy.release_days_ahead + EXTRA_DAYS,
             )
-            _with_free_places(sessions, context["channel"])
+            _with_free_places(sessions, context["channel"], policy)
             context.update({"department": department, "sessions": sessions, "doctor_uuid": data.get("doctor")})
     return render(request, "appointments/bookings/desk.html", context, status=status)
 
@@ -313,12 +331,11 @@ def reschedule(request: HttpRequest, uuid) -> HttpResponse:
             else:
                 messages.success(request, _("Appointment moved; the patient is told by SMS."))
                 return redirect(_desk_url(appointment.patient.uuid))
+    policy = booking_policy()
     sessions = _bookable_sessions(
-        request.user,
-        department=appointment.schedule.department,
-        days=booking_policy().release_days_ahead + EXTRA_DAYS,
+        request.user, department=appointment.schedule.department, days=policy.release_days_ahead + EXTRA_DAYS
     )
-    _with_free_places(sessions, channel)
+    _with_free_places(sessions, channel, policy)
     audit_read(event=Event.VIEW, instance=appointment, details={"part": "reschedule"})
     context = {"appointment": appointment, "sessions": sessions, "channel": channel}
     return render(request, "appointments/bookings/reschedule.html", context, status=status)

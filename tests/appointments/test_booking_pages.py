@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from appointments.models import Appointment, BookingRestriction, Slot, WaitlistEntry
+from appointments.selectors import booking_policy
 from appointments.services import BookingDoor, appointment_book, appointment_cancel, waitlist_join
 from hcrm.models import AuditEntry
 from tests.appointments.factories import session
@@ -501,3 +502,38 @@ def test_a_restriction_is_not_lifted_without_a_reason_or_by_those_who_may_not(
     assert (anonymous.status_code, nurse.status_code, other.status_code, blank.status_code) == (302, 403, 404, 400)
     assert "This field is required." in blank.content.decode()
     assert _snapshot() == before
+
+
+def test_the_lift_page_shows_the_restriction_and_is_audited(client, staff, patient, restriction):
+    response = _signed_in(client, staff["agent"]).get(f"/appointments/restrictions/{restriction.uuid}/lift/")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<h1>Lift 张三's booking restriction</h1>" in html
+    assert "3 missed appointments in 90 days" in html
+    viewed = AuditEntry.objects.get(event="view")
+    assert (viewed.patient_uuid, viewed.content_type.model) == (patient.uuid, "bookingrestriction")
+
+
+# session, user, user permissions, group permissions, the departments to choose from, the patient, the audit
+# entry, the patient's restriction, bookings and waitlist, the booking rules, the sessions, their slots, the roles
+DESK_QUERIES = 14
+
+
+@pytest.mark.parametrize("sessions", [1, 6])
+def test_desk_query_count_does_not_grow_with_sessions(
+    client, staff, patient, internal_medicine, warm_caches, django_assert_num_queries, sessions
+):
+    booking_policy()
+    for days in range(sessions):
+        session(
+            doctor=staff["doctor"],
+            department=internal_medicine,
+            date=timezone.localdate() + dt.timedelta(days=days + 1),
+        )
+    client = _signed_in(client, staff["agent"])
+
+    with django_assert_num_queries(DESK_QUERIES):
+        response = client.get("/appointments/desk/", {"patient": str(patient.uuid), "department": "NK"})
+
+    assert len(response.context["sessions"]) == sessions
