@@ -8,12 +8,16 @@ import pytest
 from django.apps import apps
 
 
-@pytest.fixture(autouse=True)
-def booking_templates(db):
+def load_booking_templates() -> None:
     migration = importlib.import_module("appointments.migrations.0003_booking_message_templates")
     defaults = importlib.import_module("patients.migrations.0003_default_message_templates")
     defaults.add_templates(apps, None)
     migration.add_templates(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def booking_templates(db):
+    load_booking_templates()
 
 
 @pytest.fixture
