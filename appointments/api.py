@@ -32,6 +32,7 @@ from appointments.selectors import (
     booking_department_ids,
     booking_policy,
     patients_bookable_by,
+    schedules_visible_to,
     slot_free_places,
     waitlist_visible_to,
 )
@@ -285,14 +286,6 @@ def _bookable_slots(user):
     return slots
 
 
-def _bookable_schedules(user):
-    schedules = Schedule.objects.all()
-    department_ids = booking_department_ids(user)
-    if department_ids is not None:
-        schedules = schedules.filter(department_id__in=sorted(department_ids))
-    return schedules
-
-
 def _audit_listed(response, record: str, patient_uuid=None) -> None:
     audit_read(
         event=Event.LIST,
@@ -481,7 +474,7 @@ class WaitlistViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.G
         """Put a patient in a session's queue; joining again answers the place already held in the queue."""
         serializer = WaitlistJoinSerializer(data=request.data)
         serializer.fields["patient"].queryset = patients_bookable_by(request.user)
-        serializer.fields["schedule"].queryset = _bookable_schedules(request.user)
+        serializer.fields["schedule"].queryset = schedules_visible_to(request.user)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         entry = waitlist_join(schedule=data["schedule"], patient=data["patient"], door=_door(request, data["channel"]))

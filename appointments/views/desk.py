@@ -34,6 +34,7 @@ from appointments.selectors import (
     booking_department_ids,
     booking_policy,
     patients_bookable_by,
+    schedules_visible_to,
     slot_free_places,
     user_sees_all_departments,
     waitlist_visible_to,
@@ -352,11 +353,7 @@ def waitlist_add(request: HttpRequest) -> HttpResponse:
         return redirect("appointments:desk")
     data = form.cleaned_data
     patient = get_object_or_404(patients_bookable_by(request.user), uuid=data["patient"])
-    sessions = Schedule.objects.select_related("department")
-    department_ids = booking_department_ids(request.user)
-    if department_ids is not None:
-        sessions = sessions.filter(department_id__in=sorted(department_ids))
-    session = get_object_or_404(sessions, uuid=data["schedule"])
+    session = get_object_or_404(schedules_visible_to(request.user).select_related("department"), uuid=data["schedule"])
     try:
         waitlist_join(schedule=session, patient=patient, door=BookingDoor(channel=data["channel"], actor=request.user))
     except ValidationError as refusal:
