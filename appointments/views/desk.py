@@ -143,7 +143,7 @@ def _default_channel(user) -> str:
     return BookingChannel.PHONE if user_sees_all_departments(user) else BookingChannel.WINDOW
 
 
-def _bookable_sessions(user, *, department, doctor_uuid=None, days: int):
+def _bookable_sessions(*, department, days: int) -> list[Schedule]:
     """Open sessions of a department from today, with their slots, for the desk and for moving a booking."""
     today = timezone.localdate()
     sessions = Schedule.objects.filter(
@@ -153,8 +153,6 @@ def _bookable_sessions(user, *, department, doctor_uuid=None, days: int):
         status=ScheduleStatus.OPEN,
         ends_at__gt=timezone.now(),
     )
-    if doctor_uuid:
-        sessions = sessions.filter(doctor__uuid=doctor_uuid)
     return list(
         sessions.select_related("doctor")
         .prefetch_related(Prefetch("slots", queryset=Slot.objects.order_by("starts_at")))
@@ -213,14 +211,14 @@ def desk(request: HttpRequest) -> HttpResponse:
         department = data.get("department")
         if department is not None:
             policy = booking_policy()
-            sessions = _bookable_sessions(
-                user,
-                department=department,
-                doctor_uuid=data.get("doctor"),
-                days=policy.release_days_ahead + EXTRA_DAYS,
-            )
+            sessions = _bookable_sessions(department=department, days=policy.release_days_ahead + EXTRA_DAYS)
+            # The doctors to choose from are those with open sessions; choosing one narrows the list.
+            doctors = list({session.doctor_id: session.doctor for session in sessions}.values())
+            chosen = data.get("doctor")
+            if chosen:
+                sessions = [session for session in sessions if session.doctor.uuid == chosen]
             _with_free_places(sessions, context["channel"], policy)
-            context.update({"department": department, "sessions": sessions, "doctor_uuid": data.get("doctor")})
+            context.update({"department": department, "sessions": sessions, "doctors": doctors, "doctor_uuid": chosen})
     return render(request, "appointments/bookings/desk.html", context, status=status)
 
 
@@ -334,7 +332,7 @@ def reschedule(request: HttpRequest, uuid) -> HttpResponse:
                 return redirect(_desk_url(appointment.patient.uuid))
     policy = booking_policy()
     sessions = _bookable_sessions(
-        request.user, department=appointment.schedule.department, days=policy.release_days_ahead + EXTRA_DAYS
+        department=appointment.schedule.department, days=policy.release_days_ahead + EXTRA_DAYS
     )
     _with_free_places(sessions, channel, policy)
     audit_read(event=Event.VIEW, instance=appointment, details={"part": "reschedule"})

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from appointments.models import Appointment, Slot, WaitlistEntry
 from appointments.selectors import booking_policy
-from appointments.services import BookingDoor, appointment_book
+from appointments.services import BookingDoor, appointment_book, waitlist_join
 from hcrm.models import AuditEntry, IntegrationKey
 from tests.appointments.factories import session
 from tests.factories import PatientFactory, UserFactory
@@ -590,3 +590,21 @@ def test_joining_the_waitlist_with_a_booking_that_day_names_the_rule(api, staff,
     assert response.status_code == 400
     assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [("patient", "one_per_doctor_day")]
     assert WaitlistEntry.objects.count() == 0
+
+
+# token and user, user permissions, group permissions, departments, the page, the audit entry
+WAITLIST_LIST_QUERIES = 6
+
+
+@pytest.mark.parametrize("rows", [2, 12])
+def test_waitlist_list_query_count_does_not_grow_with_rows(
+    api, staff, clinic, warm_caches, django_assert_num_queries, rows
+):
+    for _index in range(rows):
+        waitlist_join(schedule=clinic, patient=PatientFactory(), door=PHONE)
+    client = api.as_user(staff["nurse"])
+
+    with django_assert_num_queries(WAITLIST_LIST_QUERIES):
+        response = client.get("/api/v1/waitlist/", {"page_size": 50})
+
+    assert [row["status"] for row in response.json()["results"]] == ["waiting"] * rows

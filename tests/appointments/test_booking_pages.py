@@ -537,3 +537,21 @@ def test_desk_query_count_does_not_grow_with_sessions(
         response = client.get("/appointments/desk/", {"patient": str(patient.uuid), "department": "NK"})
 
     assert len(response.context["sessions"]) == sessions
+
+
+def test_the_agent_narrows_the_sessions_to_one_doctor(client, staff, patient, clinic, internal_medicine):
+    expert = UserFactory(full_name="王名医", roles=["doctor"], departments=[internal_medicine], is_renowned_expert=True)
+    theirs = session(doctor=expert, department=internal_medicine, date=clinic.date, start=dt.time(14, 0),
+                     session_name="afternoon", slots=1, online=0, phone=1)  # fmt: skip
+    client = _signed_in(client, staff["agent"])
+
+    everyone = client.get("/appointments/desk/", {"patient": str(patient.uuid), "department": "NK"})
+    one = client.get(
+        "/appointments/desk/", {"patient": str(patient.uuid), "department": "NK", "doctor": str(expert.uuid)}
+    )
+
+    assert [d.pk for d in everyone.context["doctors"]] == [staff["doctor"].pk, expert.pk]
+    assert [s.pk for s in everyone.context["sessions"]] == [clinic.pk, theirs.pk]
+    assert [s.pk for s in one.context["sessions"]] == [theirs.pk]
+    assert [d.pk for d in one.context["doctors"]] == [staff["doctor"].pk, expert.pk]
+    assert f'&amp;doctor={expert.uuid}" aria-current="true">王名医' in one.content.decode()
