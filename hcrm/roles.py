@@ -53,16 +53,20 @@ _IDENTITY_REVIEW = [
 ]
 
 # Appointments. Who may do what with bookings and schedules; the department scoping is applied by the
-# appointments selectors (`appointments_visible_to`, `booking_departments`), not by the permission:
-# - reading sessions, bookings and waitlists: every clinical role, agents and administrators, for the
-#   sessions of their own departments; agents and administrators (`view_all_appointments`) for all;
-#   analysts see the session grid (places and fill rates, no patients);
+# appointments selectors (`booking_department_ids`, `appointments_visible_to`), not by the permission:
+# - reading bookings, waitlists and the department grid: doctors, nurses, department heads for the
+#   sessions of their own departments; agents and administrators (`view_all_appointments`) for all.
+#   Sessions themselves (no patient data) are readable across departments through the API;
+#   analysts hold no appointments permission (statistics come through analytics);
 # - booking for a patient (`add_appointment`), cancelling or moving a booking on the patient's behalf
-#   (`change_appointment`) and the waitlist: agents on the phone for every department, nurses and
-#   department heads at the window for their own, administrators;
-# - checking patients in: nurses and doctors of the session's department, department heads, administrators;
-# - stopping a clinic, adding places (`change_schedule`) and weekly schedules and holidays: department
-#   heads for their department, administrators for all; the booking rules: administrators;
+#   (`change_appointment`) and the waitlist: agents on the phone for every department; nurses and
+#   department heads at the window for their own; administrators. Doctors do not book: they add
+#   places (加号) to their sessions through the schedule pages;
+# - checking patients in (`check_in_appointment`): nurses and doctors of the session's department,
+#   department heads, administrators;
+# - creating sessions, stopping a clinic and adding places (`add_schedule`, `change_schedule`), weekly
+#   schedules, holidays and doctor profiles: department heads for their department, administrators for
+#   all; the booking rules (`change_bookingpolicy`): administrators;
 # - lifting a no-show restriction on online booking (`change_bookingrestriction`, reason required,
 #   audited): department heads, administrators, and agents, who hear the patient's explanation on the phone.
 _APPOINTMENTS_READ = [
