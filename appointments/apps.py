@@ -7,7 +7,7 @@ class AppointmentsConfig(AppConfig):
     verbose_name = _("Appointments")
 
     def ready(self) -> None:
-        from appointments import models
+        from appointments import models, timeline  # noqa: F401  (registers the timeline providers)
         from hcrm.audit import audit_register
 
         for model in (

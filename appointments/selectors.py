@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import F, QuerySet, Sum
+from django.db.models import Count, F, OuterRef, Prefetch, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from appointments.models import (
     ACTIVE_STATUSES,
     Appointment,
+    AppointmentStatus,
     BookingChannel,
     BookingPolicy,
     BookingRestriction,
     Schedule,
     ScheduleStatus,
     Slot,
+    WaitlistEntry,
+    WaitlistStatus,
 )
 from patients.models import Patient
 
@@ -119,4 +123,117 @@ def account_appointments(account) -> QuerySet[Appointment]:
     """Appointments of the patients an account books for, with what a list shows."""
     return Appointment.objects.filter(patient__portal_links__account=account).select_related(
         "patient", "doctor", "slot", "schedule__department"
+    )
+
+
+# --- Staff: what a member of staff may see ---------------------------------------------------------
+
+
+def user_sees_all_departments(user) -> bool:
+    """Agents, administrators and integration keys book and read for every department."""
+    return user.has_perm("appointments.view_all_appointments")
+
+
+def booking_department_ids(user) -> set[int] | None:
+    """The departments whose sessions `user` may see and book; None for all of them."""
+    if user_sees_all_departments(user):
+        return None
+    return set(getattr(user, "department_ids", set()))
+
+
+def schedules_visible_to(user) -> QuerySet[Schedule]:
+    schedules = Schedule.objects.all()
+    department_ids = booking_department_ids(user)
+    if department_ids is not None:
+        schedules = schedules.filter(department_id__in=sorted(department_ids))
+    return schedules
+
+
+def appointments_visible_to(user) -> QuerySet[Appointment]:
+    """Bookings of the sessions of the user's departments, or of every department."""
+    appointments = Appointment.objects.all()
+    department_ids = booking_department_ids(user)
+    if department_ids is not None:
+        appointments = appointments.filter(schedule__department_id__in=sorted(department_ids))
+    return appointments
+
+
+def waitlist_visible_to(user) -> QuerySet[WaitlistEntry]:
+    entries = WaitlistEntry.objects.all()
+    department_ids = booking_department_ids(user)
+    if department_ids is not None:
+        entries = entries.filter(schedule__department_id__in=sorted(department_ids))
+    return entries
+
+
+def patients_bookable_by(user) -> QuerySet[Patient]:
+    """Patients `user` may book for: every active patient for those booking for all departments (agents,
+    other systems), otherwise the patients they may see."""
+    from patients.selectors import patients_visible_to
+
+    if user_sees_all_departments(user):
+        return Patient.objects.filter(merged_into__isnull=True)
+    return patients_visible_to(user)
+
+
+def doctors_visible_to(user) -> QuerySet:
+    """Doctors whose day lists `user` may open: those of the user's departments, or all."""
+    from django.contrib.auth import get_user_model
+
+    from hcrm.roles import Role
+
+    doctors = get_user_model().objects.filter(groups__name=Role.DOCTOR, is_active=True)
+    department_ids = booking_department_ids(user)
+    if department_ids is not None:
+        doctors = doctors.filter(staff_departments__department_id__in=sorted(department_ids))
+    return doctors.distinct().order_by("full_name", "username")
+
+
+# --- Staff: the day list and the grid --------------------------------------------------------------
+
+WAITING_STATUSES = (WaitlistStatus.WAITING, WaitlistStatus.OFFERED)
+
+
+def doctor_day(*, doctor, date: dt.date, department_ids: set[int] | None = None) -> list[Schedule]:
+    """A doctor's sessions of one day, each with its bookings in visit-number order and its waitlist
+    (three queries whatever the number of sessions and bookings)."""
+    bookings = (
+        Appointment.objects.exclude(status__in=[AppointmentStatus.HELD, AppointmentStatus.EXPIRED])
+        .select_related("patient", "slot")
+        .order_by(F("visit_number").asc(nulls_last=True), "slot__starts_at", "pk")
+    )
+    waiting = (
+        WaitlistEntry.objects.filter(status__in=WAITING_STATUSES).select_related("patient").order_by("created_at", "pk")
+    )
+    sessions = Schedule.objects.filter(doctor=doctor, date=date)
+    if department_ids is not None:
+        sessions = sessions.filter(department_id__in=sorted(department_ids))
+    return list(
+        sessions.select_related("department")
+        .prefetch_related(Prefetch("appointments", queryset=bookings), Prefetch("waitlist", queryset=waiting))
+        .order_by("starts_at")
+    )
+
+
+def _per_schedule(queryset: QuerySet, total) -> Subquery:
+    """One aggregate of rows pointing at the outer session, as a scalar subquery: no join fan-out."""
+    return Subquery(
+        queryset.filter(schedule=OuterRef("pk")).order_by().values("schedule").annotate(total=total).values("total")[:1]
+    )
+
+
+def schedule_grid(*, department, start: dt.date, end: dt.date) -> QuerySet[Schedule]:
+    """A department's sessions between two dates with places, places taken and the waitlist length,
+    each counted by its own subquery so slots and waitlist rows never multiply each other; one query."""
+    places = F("capacity_online") + F("capacity_phone") + F("capacity_window")
+    taken = F("taken_online") + F("taken_phone") + F("taken_window")
+    return (
+        Schedule.objects.filter(department=department, date__gte=start, date__lte=end)
+        .select_related("doctor")
+        .annotate(
+            places=Coalesce(_per_schedule(Slot.objects.all(), Sum(places)), 0),
+            taken=Coalesce(_per_schedule(Slot.objects.all(), Sum(taken)), 0),
+            waiting=Coalesce(_per_schedule(WaitlistEntry.objects.filter(status__in=WAITING_STATUSES), Count("pk")), 0),
+        )
+        .order_by("doctor__full_name", "doctor_id", "date", "starts_at")
     )

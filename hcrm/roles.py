@@ -52,21 +52,76 @@ _IDENTITY_REVIEW = [
     "patients.view_patientmerge",
 ]
 
+# Appointments. Who may do what with bookings and schedules; the department scoping is applied by the
+# appointments selectors (`booking_department_ids`, `appointments_visible_to`), not by the permission:
+# - reading bookings, waitlists and the department grid: doctors, nurses, department heads for the
+#   sessions of their own departments; agents and administrators (`view_all_appointments`) for all.
+#   Sessions themselves (no patient data) are readable across departments through the API;
+#   analysts hold no appointments permission (statistics come through analytics);
+# - booking for a patient (`add_appointment`), cancelling or moving a booking on the patient's behalf
+#   (`change_appointment`) and the waitlist: agents on the phone for every department; nurses and
+#   department heads at the window for their own; administrators. Doctors do not book: they add
+#   places (加号) to their sessions through the schedule pages;
+# - checking patients in (`check_in_appointment`): nurses and doctors of the session's department,
+#   department heads, administrators;
+# - creating sessions, stopping a clinic and adding places (`add_schedule`, `change_schedule`), weekly
+#   schedules, holidays and doctor profiles: department heads for their department, administrators for
+#   all; the booking rules (`change_bookingpolicy`): administrators;
+# - lifting a no-show restriction on online booking (`change_bookingrestriction`, reason required,
+#   audited): department heads, administrators, and agents, who hear the patient's explanation on the phone.
+_APPOINTMENTS_READ = [
+    "appointments.view_schedule",
+    "appointments.view_slot",
+    "appointments.view_appointment",
+    "appointments.view_waitlistentry",
+    "appointments.view_bookingrestriction",
+    "appointments.view_hisappointment",
+]
+_APPOINTMENTS_BOOK = [
+    "appointments.add_appointment",
+    "appointments.change_appointment",
+    "appointments.add_waitlistentry",
+    "appointments.change_waitlistentry",
+]
+_APPOINTMENTS_CHECK_IN = ["appointments.check_in_appointment"]
+_SCHEDULES_MANAGE = [
+    "appointments.add_schedule",
+    "appointments.change_schedule",
+    *_crud("appointments", "scheduletemplate", ("view", "add", "change", "delete")),
+    *_crud("appointments", "holiday", ("view", "add", "change", "delete")),
+    "appointments.change_doctorprofile",
+    "appointments.view_doctorprofile",
+]
+_RESTRICTION_LIFT = ["appointments.change_bookingrestriction"]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    Role.DOCTOR: _PATIENT_EDIT + _clinical(("view", "add", "change")) + _CONTACTS + _SEGMENTS_USE + _MESSAGES_READ,
+    Role.DOCTOR: _PATIENT_EDIT
+    + _clinical(("view", "add", "change"))
+    + _CONTACTS
+    + _SEGMENTS_USE
+    + _MESSAGES_READ
+    + _APPOINTMENTS_READ
+    + _APPOINTMENTS_CHECK_IN,
     Role.NURSE: _PATIENT_EDIT
     + _clinical(("view",))
     + _clinical(("add", "change"), ("allergy", "clinicalhistory", "labresult"))
     + _CONTACTS
     + ["patients.view_segment", "patients.view_segment_members"]
-    + _MESSAGES_READ,
+    + _MESSAGES_READ
+    + _APPOINTMENTS_READ
+    + _APPOINTMENTS_BOOK
+    + _APPOINTMENTS_CHECK_IN,
     Role.AGENT: _PATIENT_EDIT
     + ["patients.view_all_patients"]
     + _clinical(("view",), ("encounter", "diagnosis", "allergy"))
     + _CONTACTS
     + _SEGMENTS_USE
     + _MESSAGES_READ
-    + ["patients.add_outboundmessage", "patients.import_patients"],
+    + ["patients.add_outboundmessage", "patients.import_patients"]
+    + _APPOINTMENTS_READ
+    + _APPOINTMENTS_BOOK
+    + ["appointments.view_all_appointments"]
+    + _RESTRICTION_LIFT,
     Role.DEPARTMENT_HEAD: _PATIENT_EDIT
     + _clinical(("view", "add", "change", "delete"))
     + ["hcrm.view_department_audit", "hcrm.view_user", "patients.review_contactentry"]
@@ -74,7 +129,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     + _SEGMENTS_USE
     + ["patients.change_segment", "patients.delete_segment", "patients.import_patients"]
     + _MESSAGES_READ
-    + _IDENTITY_REVIEW,
+    + _IDENTITY_REVIEW
+    + _APPOINTMENTS_READ
+    + _APPOINTMENTS_BOOK
+    + _APPOINTMENTS_CHECK_IN
+    + _SCHEDULES_MANAGE
+    + _RESTRICTION_LIFT,
     Role.ADMINISTRATOR: _crud("patients", "patient", ("view", "add", "change", "delete"))
     + ["patients.view_all_patients", "patients.view_sensitive"]
     + _clinical(("view", "add", "change", "delete"))
@@ -102,7 +162,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "integrations.reprocess_inboundmessage",
     ]
     + _crud("integrations", "sourceprofile", ("view", "add", "change"))
-    + _IDENTITY_REVIEW,
+    + _IDENTITY_REVIEW
+    + _APPOINTMENTS_READ
+    + _APPOINTMENTS_BOOK
+    + _APPOINTMENTS_CHECK_IN
+    + ["appointments.view_all_appointments"]
+    + _SCHEDULES_MANAGE
+    + _RESTRICTION_LIFT
+    + _crud("appointments", "bookingpolicy", ("view", "change")),
     Role.ANALYST: ["analytics.view_statistics", "patients.view_segment"],
 }
 
@@ -140,4 +207,25 @@ INTEGRATION_SCOPES: dict[str, list[str]] = {
     "hl7.submit": ["integrations.submit_hl7"],
     "fhir.read": ["integrations.read_fhir"],
     "fhir.write": ["integrations.write_fhir"],
+    # Other systems (a WeChat mini program's back end, a kiosk, the HIS) read sessions and bookings of
+    # every department, and book, cancel, move and check in through the same services as staff.
+    "appointments.read": [
+        "appointments.view_schedule",
+        "appointments.view_slot",
+        "appointments.view_appointment",
+        "appointments.view_all_appointments",
+        "appointments.view_waitlistentry",
+    ],
+    "appointments.write": [
+        "appointments.view_schedule",
+        "appointments.view_slot",
+        "appointments.view_appointment",
+        "appointments.view_all_appointments",
+        "appointments.view_waitlistentry",
+        "appointments.add_appointment",
+        "appointments.change_appointment",
+        "appointments.check_in_appointment",
+        "appointments.add_waitlistentry",
+        "appointments.change_waitlistentry",
+    ],
 }

@@ -305,6 +305,7 @@ SPECTACULAR_SETTINGS = {
         "ContactPurposeEnum": "patients.models.contacts.ContactPurpose",
         "MatchStatusEnum": "patients.models.identity.MatchStatus",
         "ImportStatusEnum": "patients.models.imports.ImportStatus",
+        "BookingChannelEnum": "appointments.models.schedules.BookingChannel",
     },
 }
 

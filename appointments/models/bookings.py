@@ -99,6 +99,10 @@ class Appointment(PatientRecord):
         verbose_name = _("appointment")
         verbose_name_plural = _("appointments")
         ordering = ["-date", "slot__starts_at"]
+        permissions = [
+            ("view_all_appointments", _("Can see the bookings of every department")),
+            ("check_in_appointment", _("Can check patients in for their appointments")),
+        ]
         indexes = [
             models.Index(fields=["patient", "-date"], name="appointment_patient_date"),
             models.Index(fields=["schedule", "status"], name="appointment_schedule_status"),
