@@ -91,6 +91,7 @@ _SCHEDULES_MANAGE = [
     *_crud("appointments", "holiday", ("view", "add", "change", "delete")),
     "appointments.change_doctorprofile",
     "appointments.view_doctorprofile",
+    "appointments.view_bookingpolicy",
 ]
 _RESTRICTION_LIFT = ["appointments.change_bookingrestriction"]
 

@@ -355,16 +355,21 @@ def holds_expire(*, now: dt.datetime | None = None, limit: int = 1000) -> int:
     )
     for pk in candidates:
         with transaction.atomic():
-            held = (
-                Appointment.objects.select_for_update(skip_locked=True)
-                .filter(pk=pk, status=AppointmentStatus.HELD, hold_expires_at__lte=now)
-                .first()
-            )
-            if held is None:
-                continue
-            _expire(held, now)
-            expired += 1
+            expired += hold_expire(appointment_id=pk, now=now)
     return expired
+
+
+def hold_expire(*, appointment_id: int, now: dt.datetime) -> bool:
+    """Free the place of one hold if its time is up (skipped when another worker holds the row)."""
+    held = (
+        Appointment.objects.select_for_update(skip_locked=True)
+        .filter(pk=appointment_id, status=AppointmentStatus.HELD, hold_expires_at__lte=now)
+        .first()
+    )
+    if held is None:
+        return False
+    _expire(held, now)
+    return True
 
 
 # --- Arrival -------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from appointments.models import (
     WaitlistStatus,
 )
 from appointments.selectors import active_restriction, booking_policy
-from appointments.services.booking import BookingDoor, BookingRefused, appointment_confirm
+from appointments.services.booking import BookingDoor, BookingRefused, appointment_confirm, hold_expire
 from patients.models import MessageChannel, MessagePurpose, Patient
 from patients.services.messages import message_send
 
@@ -80,10 +80,16 @@ def waitlist_accept(*, entry: WaitlistEntry, door: BookingDoor, now: dt.datetime
         current = WaitlistEntry.objects.select_for_update().get(pk=entry.pk)
         if current.status != WaitlistStatus.OFFERED or current.appointment is None:
             raise BookingRefused("no_offer", _("There is no place on offer for this waitlist entry."), "waitlist")
-        appointment = appointment_confirm(appointment=current.appointment, door=door, now=now)
-        current.status = WaitlistStatus.BOOKED
+        lapsed = hold_expire(appointment_id=current.appointment_id, now=now)
+        if not lapsed:
+            appointment = appointment_confirm(appointment=current.appointment, door=door, now=now)
+            current.status = WaitlistStatus.BOOKED
+            current.save(update_fields=["status", "updated_at"])
+            return appointment
+        # The offer ran out: its expiry commits (the place passes to the next patient) before the refusal.
+        current.status = WaitlistStatus.EXPIRED
         current.save(update_fields=["status", "updated_at"])
-    return appointment
+    raise BookingRefused("hold_expired", _("The hold on this place has expired; choose a slot again."), "waitlist")
 
 
 def waitlist_offer_on_commit(schedule_id: int) -> None:

@@ -169,3 +169,24 @@ def test_no_shows_are_marked_after_the_session_and_three_block_online_booking(do
     assert Appointment.objects.filter(patient=patient, status="no_show").count() == 3
     restriction = BookingRestriction.objects.get(patient=patient)
     assert restriction.lifted_at is None
+
+
+def test_accepting_a_lapsed_waitlist_offer_is_refused_and_the_place_passes_on(
+    clinic, patient, django_capture_on_commit_callbacks
+):
+    slot = clinic.slots.first()
+    clinic.slots.exclude(pk=slot.pk).delete()
+    booked = appointment_book(patient=PatientFactory(), slot=slot, door=ONLINE)
+    entry = waitlist_join(schedule=clinic, patient=patient, door=ONLINE)
+    following = waitlist_join(schedule=clinic, patient=PatientFactory(), door=ONLINE)
+    with django_capture_on_commit_callbacks(execute=True):
+        appointment_cancel(appointment=booked, by="patient")
+
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(BookingRefused) as refusal:
+        waitlist_accept(entry=entry, door=ONLINE, now=timezone.now() + dt.timedelta(hours=1))
+
+    assert refusal.value.rule == "hold_expired"
+    entry.refresh_from_db()
+    following.refresh_from_db()
+    assert (entry.status, entry.appointment.status) == ("expired", "expired")
+    assert following.status == "offered"
