@@ -15,6 +15,7 @@ from appointments.services.booking import (
     no_shows_mark,
     restriction_lift,
 )
+from appointments.services.his import his_appointment_sync
 from appointments.services.waitlist import waitlist_accept, waitlist_join, waitlist_leave, waitlist_offer
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "appointment_reschedule",
     "booking_rules_check",
     "cancel_deadline",
+    "his_appointment_sync",
     "holds_expire",
     "no_shows_mark",
     "restriction_lift",
