@@ -126,7 +126,17 @@ def his_appointment_sync(
                 "moment": _local(his_appointment.start),
             }
             return [_unplaced(his_appointment, reason)]
-        booking = None
+        # A booking made here for the same patient and slot (the HIS registering it at its desk) is the same one.
+        booking = (
+            None
+            if active is not None
+            else Appointment.objects.filter(
+                patient_id=his_appointment.patient_id,
+                slot=slot,
+                status__in=PLACE_TAKING,
+                his_appointment__isnull=True,
+            ).first()
+        )
         if active is not None:
             try:
                 booking = appointment_reschedule(appointment=active, slot=slot, door=HIS_DOOR, now=now)

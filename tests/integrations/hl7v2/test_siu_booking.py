@@ -213,3 +213,18 @@ def test_a_cancelled_his_appointment_booked_again_takes_a_new_place(clinic):
         clinic.slots.order_by("starts_at").last(),
     )
     assert Appointment.objects.filter(his_appointment__isnull=False).count() == 1
+
+
+def test_an_s12_for_a_place_the_patient_already_booked_here_links_that_booking(clinic):
+    receive(siu("S0", "S12", TEN))  # registers the patient; no slot at ten
+    patient = HisAppointment.objects.get().patient
+    portal = appointment_book(
+        patient=patient, slot=clinic.slots.order_by("starts_at").first(), door=BookingDoor(channel="online")
+    )
+
+    ack = receive(siu("S1", "S14", NINE))
+
+    assert (warnings(ack), list(Appointment.objects.values_list("pk", flat=True))) == ([], [portal.pk])
+    portal.refresh_from_db()
+    assert (portal.his_appointment, portal.channel) == (HisAppointment.objects.get(), "online")
+    assert taken(clinic) == [(0, 1), (0, 0)]
