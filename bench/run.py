@@ -58,6 +58,8 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=100_000, help="outbox messages to queue and deliver")
     parser.add_argument("--fhir-patients", type=int, default=1_000_000, help="Patient lines in the NDJSON import")
     parser.add_argument("--fhir-bundles", type=int, default=300, help="FHIR transaction bundles to post")
+    parser.add_argument("--booking-patients", type=int, default=2_000, help="patients racing for the released places")
+    parser.add_argument("--booking-clients", type=int, default=32, help="client connections the booking patients share")
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument(
         "--only", action="append", default=[], metavar="SECTION", help="measure only these sections (with --reuse)"
@@ -77,6 +79,7 @@ def main() -> int:
     django.setup()
     from django.core.management import call_command
 
+    from bench import appointments as appointments_bench
     from bench import fhir as fhir_bench
     from bench import foundation, outbox, segments
     from bench.harness import Report
@@ -101,6 +104,9 @@ def main() -> int:
         "outbox": lambda: outbox.outbox(report, count=args.messages),
         "fhir": lambda: fhir_bench.fhir(report, patients=args.fhir_patients, bundle_count=args.fhir_bundles),
         "hl7": lambda: hl7_mllp(report),
+        "booking": lambda: appointments_bench.booking(
+            report, patients=args.booking_patients, clients=args.booking_clients
+        ),
     }
     unknown = set(args.only) - set(sections)
     if unknown:

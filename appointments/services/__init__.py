@@ -15,6 +15,7 @@ from appointments.services.booking import (
     no_shows_mark,
     restriction_lift,
 )
+from appointments.services.his import his_appointment_sync
 from appointments.services.policy import booking_policy_update
 from appointments.services.portal import (
     CodeRequested,
@@ -55,6 +56,7 @@ __all__ = [
     "family_member_remove",
     "login_code_request",
     "login_code_verify",
+    "his_appointment_sync",
     "holds_expire",
     "no_shows_mark",
     "portal_label",

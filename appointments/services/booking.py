@@ -124,14 +124,17 @@ def _take_place(slot: Slot, pools: list[str]) -> str | None:
     """Take one place from the first pool that has one; the pool taken, or None when all are full."""
     for pool in pools:
         taken, capacity = f"taken_{pool}", f"capacity_{pool}"
-        if Slot.objects.filter(pk=slot.pk, **{f"{taken}__lt": F(capacity)}).update(**{taken: F(taken) + 1}):
+        # `update()` skips auto_now: the slot's updated_at is set here so FHIR _lastUpdated sees the change.
+        if Slot.objects.filter(pk=slot.pk, **{f"{taken}__lt": F(capacity)}).update(
+            **{taken: F(taken) + 1}, updated_at=timezone.now()
+        ):
             return pool
     return None
 
 
 def _give_back_place(slot_id: int, pool: str) -> None:
     taken = f"taken_{pool}"
-    Slot.objects.filter(pk=slot_id, **{f"{taken}__gt": 0}).update(**{taken: F(taken) - 1})
+    Slot.objects.filter(pk=slot_id, **{f"{taken}__gt": 0}).update(**{taken: F(taken) - 1}, updated_at=timezone.now())
 
 
 def _next_visit_number(schedule_id: int) -> int:

@@ -202,3 +202,26 @@ MEDICATION_STATUS = {
 MEDICATION_STATUS_OUT = {"active": "active", "completed": "completed", "cancelled": "cancelled"}
 ALLERGY_SEVERITY = {"mild": "mild", "moderate": "moderate", "severe": "severe"}
 ALLERGY_CLINICAL_STATUS = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+
+# --- Schedules, slots and appointments ----------------------------------------------------------------
+
+CLINIC_LEVEL_SYSTEM = "urn:hcrm:CodeSystem:clinic-level"
+DEPARTMENT_SYSTEM = "urn:hcrm:CodeSystem:department"
+VISIT_NUMBER_SYSTEM = "urn:hcrm:visit-number"
+APPOINTMENT_STATUS_OUT = {
+    "held": "pending",
+    "booked": "booked",
+    "checked_in": "arrived",
+    "no_show": "noshow",
+    "cancelled": "cancelled",
+    "expired": "cancelled",
+}
+# FHIR Appointment.status searched → the booking states it covers (an expired hold reads as cancelled).
+APPOINTMENT_STATUS = {
+    "pending": ("held",),
+    "booked": ("booked",),
+    "arrived": ("checked_in",),
+    "noshow": ("no_show",),
+    "cancelled": ("cancelled", "expired"),
+}
+SLOT_STATUSES = ("free", "busy", "busy-unavailable")

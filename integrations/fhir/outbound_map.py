@@ -281,3 +281,118 @@ def allergy_resource(allergy) -> dict[str, Any]:
             else [],
         }
     )
+
+
+# --- Schedules, slots and appointments --------------------------------------------------------------
+
+
+def practitioner_reference(doctor) -> dict[str, str]:
+    """The doctor by public id (search Schedule?actor= and Appointment?practitioner= with it) and name."""
+    return {
+        "reference": f"Practitioner/{doctor.uuid}",
+        "type": "Practitioner",
+        "display": doctor.full_name or doctor.get_username(),
+    }
+
+
+def _clinic_level(schedule) -> list[dict[str, Any]]:
+    return [
+        {
+            "coding": [
+                {
+                    "system": codes.CLINIC_LEVEL_SYSTEM,
+                    "code": schedule.clinic_level,
+                    "display": str(schedule.get_clinic_level_display()),
+                }
+            ]
+        }
+    ]
+
+
+def _specialty(department) -> list[dict[str, Any]]:
+    return [{"coding": [{"system": codes.DEPARTMENT_SYSTEM, "code": department.code, "display": department.name}]}]
+
+
+def schedule_resource(schedule) -> dict[str, Any]:
+    """One clinic session (出诊): the doctor, the department and the room as actors; active unless stopped."""
+    department = schedule.department
+    actors = [
+        practitioner_reference(schedule.doctor),
+        {
+            "type": "HealthcareService",
+            "identifier": {"system": codes.DEPARTMENT_SYSTEM, "value": department.code},
+            "display": department.name,
+        },
+    ]
+    if schedule.location:
+        actors.append({"type": "Location", "display": schedule.location})
+    return _clean(
+        {
+            "resourceType": "Schedule",
+            "id": str(schedule.uuid),
+            "meta": _meta(schedule),
+            "active": schedule.status == "open",
+            "serviceType": _clinic_level(schedule),
+            "specialty": _specialty(department),
+            "actor": actors,
+            "planningHorizon": {"start": local_datetime(schedule.starts_at), "end": local_datetime(schedule.ends_at)},
+            "comment": schedule.stopped_reason if schedule.status != "open" else "",
+        }
+    )
+
+
+def slot_status(slot) -> str:
+    """busy-unavailable in a stopped session; busy once every place of every channel is held or booked."""
+    if slot.schedule.status != "open":
+        return "busy-unavailable"
+    return "busy" if slot.taken_total >= slot.capacity_total else "free"
+
+
+def slot_resource(slot) -> dict[str, Any]:
+    return _clean(
+        {
+            "resourceType": "Slot",
+            "id": str(slot.uuid),
+            "meta": _meta(slot),
+            "schedule": {"reference": f"Schedule/{slot.schedule.uuid}"},
+            "status": slot_status(slot),
+            "start": local_datetime(slot.starts_at),
+            "end": local_datetime(slot.ends_at),
+            "overbooked": False,
+        }
+    )
+
+
+def appointment_resource(appointment) -> dict[str, Any]:
+    """A booking: the visit number as identifier, the slot it takes, the patient and the doctor."""
+    status = codes.APPOINTMENT_STATUS_OUT[appointment.status]
+    attending = "tentative" if status == "pending" else "accepted"
+    schedule = appointment.schedule
+    return _clean(
+        {
+            "resourceType": "Appointment",
+            "id": str(appointment.uuid),
+            "meta": _meta(appointment),
+            "identifier": [
+                {
+                    "type": {"text": "visit number"},
+                    "system": codes.VISIT_NUMBER_SYSTEM,
+                    "value": str(appointment.visit_number),
+                }
+            ]
+            if appointment.visit_number
+            else [],
+            "status": status,
+            "cancelationReason": {"text": appointment.cancel_reason} if appointment.cancel_reason else None,
+            "serviceType": _clinic_level(schedule),
+            "specialty": _specialty(schedule.department),
+            "start": local_datetime(appointment.slot.starts_at),
+            "end": local_datetime(appointment.slot.ends_at),
+            "created": local_datetime(appointment.created_at),
+            "slot": [{"reference": f"Slot/{appointment.slot.uuid}"}],
+            "participant": [
+                {"actor": patient_reference(appointment.patient), "required": "required", "status": attending},
+                {"actor": practitioner_reference(appointment.doctor), "required": "required", "status": attending},
+            ],
+        }
+    )

@@ -63,6 +63,8 @@ def revealed(principal, patient: Patient) -> bool:
 
 def records_readable(principal, spec: ResourceSpec) -> QuerySet:
     records = spec.model.objects.select_related(*spec.related)
+    if not spec.of_patient:
+        return records
     if is_system_reader(principal):
         return records.filter(patient__merged_into__isnull=True)
     visible = patients_visible_to(principal).filter(pk=OuterRef("patient_id"))
@@ -182,7 +184,9 @@ def search_resources(*, principal, spec: ResourceSpec, params: dict[str, list[st
         details={
             "fhir": spec.type,
             "query": params,
-            "patients": sorted({str(row.uuid if spec.type == "Patient" else row.patient.uuid) for row in found}),
+            "patients": sorted(
+                {str(row.uuid if spec.type == "Patient" else row.patient.uuid) for row in found if spec.of_patient}
+            ),
         },
     )
     bundle = {

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.utils import timezone
 
+from appointments.models import Appointment, Schedule, Slot
 from integrations.fhir import outbound_map, search
 from patients.models import Allergy, Diagnosis, Encounter, LabResult, MedicationOrder, Patient, Procedure
 
@@ -28,6 +29,9 @@ class ResourceSpec:
     # Accepted as entries of transaction and batch bundles.
     bundle_write: bool = True
     related: tuple[str, ...] = ()
+    # The rows belong to a patient: staff see those of the patients they may see. Schedules and slots
+    # are the hospital's timetable (the portal shows them to anyone), not patient data.
+    of_patient: bool = True
 
     @property
     def model_name(self) -> str:
@@ -36,11 +40,12 @@ class ResourceSpec:
     @property
     def read_permission(self) -> str:
         """What a member of staff needs to read this type (systems need `integrations.read_fhir`)."""
-        return f"patients.view_{self.model_name}"
+        return f"{self.model._meta.app_label}.view_{self.model_name}"
 
     @property
     def write_permissions(self) -> tuple[str, str]:
-        return (f"patients.add_{self.model_name}", f"patients.change_{self.model_name}")
+        app = self.model._meta.app_label
+        return (f"{app}.add_{self.model_name}", f"{app}.change_{self.model_name}")
 
 
 RESOURCES: dict[str, ResourceSpec] = {
@@ -95,11 +100,50 @@ RESOURCES: dict[str, ResourceSpec] = {
         ResourceSpec(
             "AllergyIntolerance", Allergy, outbound_map.allergy_resource, interactions=("read",), related=("patient",)
         ),
+        ResourceSpec(
+            "Schedule",
+            Schedule,
+            outbound_map.schedule_resource,
+            interactions=("read", "search-type"),
+            search_params=search.SCHEDULE_PARAMS,
+            bundle_write=False,
+            related=("doctor", "department"),
+            of_patient=False,
+        ),
+        ResourceSpec(
+            "Slot",
+            Slot,
+            outbound_map.slot_resource,
+            interactions=("read", "search-type"),
+            search_params=search.SLOT_PARAMS,
+            bundle_write=False,
+            related=("schedule",),
+            of_patient=False,
+        ),
+        ResourceSpec(
+            "Appointment",
+            Appointment,
+            outbound_map.appointment_resource,
+            interactions=("read", "search-type"),
+            search_params=search.APPOINTMENT_PARAMS,
+            bundle_write=False,
+            related=("patient", "slot", "schedule__department", "doctor"),
+        ),
     ]
 }
+# Types accepted in transaction and batch bundles (the others are skipped there).
+BUNDLE_TYPES = frozenset(name for name, spec in RESOURCES.items() if spec.bundle_write)
 SEARCHABLE = {name: spec for name, spec in RESOURCES.items() if "search-type" in spec.interactions}
 # $everything gathers these record types after the patient, in this order.
-EVERYTHING_TYPES = ("Encounter", "Condition", "Observation", "Procedure", "MedicationRequest", "AllergyIntolerance")
+EVERYTHING_TYPES = (
+    "Encounter",
+    "Condition",
+    "Observation",
+    "Procedure",
+    "MedicationRequest",
+    "AllergyIntolerance",
+    "Appointment",
+)
 
 
 def capability_statement(base_url: str) -> dict:

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -263,3 +263,116 @@ RESULT_PARAMS = {
     "_sort": "_lastUpdated or -_lastUpdated (the default).",
     "_format": "json or application/fhir+json.",
 }
+
+# --- Schedules, slots and appointments ------------------------------------------------------------------
+
+
+def reference_uuid(value: str, name: str, *kinds: str) -> uuid.UUID:
+    """`Kind/id`, a full URL ending in it, or a bare id; a reference to another type is refused."""
+    text = value.strip()
+    if "/" in text:
+        kind, _slash, text = text.rstrip("/").rpartition("/")
+        if kind.rsplit("/", 1)[-1] not in kinds:
+            raise bad_value(name, value)
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise bad_value(name, value) from None
+
+
+def by_reference(name: str, field: str, *kinds: str) -> Callable[[QuerySet, str], QuerySet]:
+    """Several references separated by commas match any."""
+
+    def apply(queryset: QuerySet, value: str) -> QuerySet:
+        keys = [reference_uuid(term, name, *kinds) for term in _split(value)]
+        if not keys:
+            raise bad_value(name, value)
+        return queryset.filter(**{f"{field}__in": keys})
+
+    return apply
+
+
+def schedule_active(queryset: QuerySet, value: str) -> QuerySet:
+    if value not in ("true", "false"):
+        raise bad_value("active", value)
+    return queryset.filter(status="open") if value == "true" else queryset.exclude(status="open")
+
+
+def slot_status(queryset: QuerySet, value: str) -> QuerySet:
+    """free | busy | busy-unavailable, computed from the places taken across every channel."""
+    terms = _split(value)
+    if not terms or any(term not in codes.SLOT_STATUSES for term in terms):
+        raise bad_value("status", value)
+    queryset = queryset.alias(
+        places_taken=F("taken_online") + F("taken_phone") + F("taken_window"),
+        places=F("capacity_online") + F("capacity_phone") + F("capacity_window"),
+    )
+    open_session = Q(schedule__status="open")
+    conditions = {
+        "free": open_session & Q(places_taken__lt=F("places")),
+        "busy": open_session & Q(places_taken__gte=F("places")),
+        "busy-unavailable": ~open_session,
+    }
+    condition = Q(pk__in=[])
+    for term in terms:
+        condition |= conditions[term]
+    return queryset.filter(condition)
+
+
+def appointment_status(queryset: QuerySet, value: str) -> QuerySet:
+    statuses: list[str] = []
+    for term in _split(value):
+        if term not in codes.APPOINTMENT_STATUS:
+            raise bad_value("status", value)
+        statuses += codes.APPOINTMENT_STATUS[term]
+    if not statuses:
+        raise bad_value("status", value)
+    return queryset.filter(status__in=statuses)
+
+
+def _params(*params: SearchParam) -> dict[str, SearchParam]:
+    return {param.name: param for param in params}
+
+
+SCHEDULE_PARAMS = _params(
+    SearchParam(
+        "actor",
+        "reference",
+        "The doctor (Practitioner/id as in Schedule.actor).",
+        by_reference("actor", "doctor__uuid", "Practitioner"),
+    ),
+    SearchParam(
+        "date", "date", "Start of the session (prefixes eq, ge, le, gt, lt).", date_filter("starts_at", "date")
+    ),
+    SearchParam("active", "token", "true: open sessions; false: stopped ones (停诊).", schedule_active),
+    LAST_UPDATED,
+)
+SLOT_PARAMS = _params(
+    SearchParam(
+        "schedule",
+        "reference",
+        "The clinic session (Schedule/id).",
+        by_reference("schedule", "schedule__uuid", "Schedule"),
+    ),
+    SearchParam("start", "date", "Start of the slot (prefixes eq, ge, le, gt, lt).", date_filter("starts_at", "start")),
+    SearchParam("status", "token", "free | busy | busy-unavailable.", slot_status),
+    LAST_UPDATED,
+)
+APPOINTMENT_PARAMS = _params(
+    SearchParam("patient", "reference", "The patient (Patient/id or id).", record_patient("patient")),
+    SearchParam(
+        "practitioner",
+        "reference",
+        "The doctor (Practitioner/id as in the participant).",
+        by_reference("practitioner", "doctor__uuid", "Practitioner"),
+    ),
+    SearchParam(
+        "date",
+        "date",
+        "Start of the appointment (prefixes eq, ge, le, gt, lt).",
+        date_filter("slot__starts_at", "date"),
+    ),
+    SearchParam("status", "token", "pending | booked | arrived | noshow | cancelled.", appointment_status),
+    SearchParam("slot", "reference", "The slot (Slot/id).", by_reference("slot", "slot__uuid", "Slot")),
+    LAST_UPDATED,
+)

@@ -128,7 +128,7 @@ class FhirView(APIView):
         resources = [data] if isinstance(data, dict) else []
         if isinstance(data, dict) and data.get("resourceType") == "Bundle":
             resources = [entry.get("resource") for entry in data.get("entry") or () if isinstance(entry, dict)]
-        kinds = {r.get("resourceType") for r in resources if isinstance(r, dict)} & set(registry.RESOURCES)
+        kinds = {r.get("resourceType") for r in resources if isinstance(r, dict)} & registry.BUNDLE_TYPES
         if not all(caller.may_write(kind) for kind in kinds or {"Patient"}):
             raise exceptions.PermissionDenied()
         return caller

@@ -29,7 +29,7 @@ from integrations.hl7v2.mapping import (
 )
 from integrations.hl7v2.message import Hl7Message, Segment
 from integrations.hl7v2.observations import map_results
-from integrations.hl7v2.scheduling import map_appointment
+from integrations.hl7v2.scheduling import MappedAppointment, map_appointment
 from integrations.hl7v2.sources import ProfileView
 from patients.models import (
     Allergy,
@@ -585,8 +585,22 @@ def _siu(ctx: Context) -> Patient:
         "status": appointment.status,
         "reason": appointment.reason,
     }
-    _upsert(HisAppointment, patient, ctx, [(appointment.appointment_id, values)], _("Appointment"))
+    (mirrored,) = _upsert(HisAppointment, patient, ctx, [(appointment.appointment_id, values)], _("Appointment"))
+    _siu_place(mirrored, appointment, ctx)
     return patient
+
+
+def _siu_place(mirrored, appointment: MappedAppointment, ctx: Context) -> None:
+    """Book, move or cancel the place the HIS appointment takes in our clinic slots; AA with a warning if none."""
+    from appointments.services.his import his_appointment_sync
+
+    warnings = his_appointment_sync(
+        his_appointment=mirrored, doctor_number=appointment.doctor_number, doctor_name=appointment.doctor_name
+    )
+    sch = ctx.message.require("SCH")
+    for warning in warnings:
+        location = appointment.doctor_location if warning.about == "doctor" else sch.location(2)
+        ctx.warnings.append(Warning_(warning.message, location))
 
 
 ADT_HANDLERS: dict[str, Handler] = {

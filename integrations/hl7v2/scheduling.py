@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 
 from integrations.hl7v2 import valuesets
 from integrations.hl7v2.datatypes import cwe_code, first_code, xcn_name
-from integrations.hl7v2.errors import ErrorCode, Hl7Error
+from integrations.hl7v2.errors import ErrorCode, Hl7Error, Location
 from integrations.hl7v2.mapping import Context, moment
 from integrations.hl7v2.message import Hl7Message
 
@@ -25,6 +25,9 @@ class MappedAppointment:
     doctor_name: str
     status: str
     reason: str
+    # The doctor's id as the HIS sends it (XCN-1: the employee number) and where it came from.
+    doctor_number: str = ""
+    doctor_location: Location | None = None
 
 
 def _minutes(amount: str, unit: str) -> int | None:
@@ -72,9 +75,12 @@ def map_appointment(message: Hl7Message, ctx: Context) -> MappedAppointment:
         candidates.append(ail.value(3))
     if pv1 is not None:
         candidates += [pv1.value(10), pv1.value(3)]
-    doctor = xcn_name([[part] for part in aip.components(3)]) if aip is not None else ""
-    if not doctor and pv1 is not None:
-        doctor = xcn_name([[part] for part in pv1.components(7)])
+    doctor, doctor_number, doctor_location = "", "", None
+    for segment, number in ((aip, 3), (pv1, 7)):
+        if segment is not None and not (doctor or doctor_number):
+            doctor = xcn_name([[part] for part in segment.components(number)])
+            doctor_number = segment.value(number)
+            doctor_location = segment.location(number)
     event = message.header.trigger_event
     status = CANCELLING_EVENTS.get(event) or valuesets.APPOINTMENT_STATUS.get(first_code(sch.components(25)), "booked")
     reason = cwe_code(sch.components(7))
@@ -86,4 +92,6 @@ def map_appointment(message: Hl7Message, ctx: Context) -> MappedAppointment:
         doctor_name=doctor[:100],
         status=status,
         reason=(reason.text or reason.code)[:200],
+        doctor_number=doctor_number[:32],
+        doctor_location=doctor_location,
     )

@@ -14,9 +14,9 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError as PydanticValidationError
 
 from integrations.fhir.outcome import Issue, fhir_path, validation_issues
-from integrations.fhir.registry import RESOURCES
+from integrations.fhir.registry import BUNDLE_TYPES
 
-STORED_TYPES = frozenset(RESOURCES)
+STORED_TYPES = BUNDLE_TYPES
 
 
 @dataclass

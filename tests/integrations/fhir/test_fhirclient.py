@@ -11,6 +11,7 @@ from fhirclient.models.patient import Patient as FhirPatient
 
 from hcrm.models import IntegrationKey
 from patients.models import Patient
+from tests.appointments.conftest import booking_templates  # noqa: F401  (autouse: the booking message templates)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -75,3 +76,37 @@ def test_paging_through_the_client_follows_next_links(smart):
     names += [entry.resource.name[0].text for entry in second.entry]
 
     assert names == ["患者0", "患者1", "患者2"]
+
+
+def test_schedules_slots_and_appointments_through_the_client(smart, staff, internal_medicine, patient):
+    import datetime as dt
+
+    from django.utils import timezone
+    from fhirclient.models.appointment import Appointment as FhirAppointment
+    from fhirclient.models.schedule import Schedule as FhirSchedule
+    from fhirclient.models.slot import Slot as FhirSlot
+
+    from appointments.services import BookingDoor, appointment_book
+    from tests.appointments.factories import session
+
+    day = timezone.localdate() + dt.timedelta(days=3)
+    clinic = session(doctor=staff["doctor"], department=internal_medicine, date=day, slots=3, online=1)
+    first = clinic.slots.first()
+    booked = appointment_book(patient=patient, slot=first, door=BookingDoor(channel="online"))
+
+    schedule = FhirSchedule.read(str(clinic.uuid), smart.server)
+    free = list(
+        FhirSlot.where(struct={"schedule": f"Schedule/{clinic.uuid}", "status": "free"}).perform_resources_iter(
+            smart.server
+        )
+    )
+    appointments = list(
+        FhirAppointment.where(struct={"patient": f"Patient/{patient.uuid}"}).perform_resources_iter(smart.server)
+    )
+
+    assert (schedule.active, schedule.actor[0].reference) == (True, f"Practitioner/{staff['doctor'].uuid}")
+    assert sorted(slot.id for slot in free) == sorted(str(slot.uuid) for slot in clinic.slots.exclude(pk=first.pk))
+    assert [(a.id, a.status, a.identifier[0].value, a.slot[0].reference) for a in appointments] == [
+        (str(booked.uuid), "booked", "1", f"Slot/{first.uuid}")
+    ]
+    assert appointments[0].start.isostring == timezone.localtime(first.starts_at).isoformat()

@@ -255,6 +255,22 @@ def test_metadata_lists_exactly_what_the_views_support(fhir):
     ]
     assert listed["Patient"]["operation"][0]["name"] == "everything"
     assert [i["code"] for i in listed["Procedure"]["interaction"]] == ["read"]
+    assert {
+        kind: (
+            [i["code"] for i in listed[kind]["interaction"]],
+            [p["name"] for p in listed[kind]["searchParam"]],
+            "documentation" in listed[kind],
+        )
+        for kind in ("Schedule", "Slot", "Appointment")
+    } == {
+        "Schedule": (["read", "search-type"], ["actor", "date", "active", "_lastUpdated"], False),
+        "Slot": (["read", "search-type"], ["schedule", "start", "status", "_lastUpdated"], False),
+        "Appointment": (
+            ["read", "search-type"],
+            ["patient", "practitioner", "date", "status", "slot", "_lastUpdated"],
+            False,
+        ),
+    }
     from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 
     CapabilityStatement.model_validate(body)
@@ -263,17 +279,18 @@ def test_metadata_lists_exactly_what_the_views_support(fhir):
 def test_every_search_parameter_in_the_statement_is_accepted(reader, people):
     body = reader.get_fhir("/fhir/R4/metadata").json()
     samples = {"token": "x", "string": "x", "date": "2020", "reference": str(people["wang"].uuid)}
+    # Tokens with a fixed value set take one of their values.
+    valid = {
+        "gender": "male",
+        "phone": "13812345678",
+        "active": "true",
+        ("Encounter", "status"): "finished",
+        ("Slot", "status"): "free",
+        ("Appointment", "status"): "booked",
+    }
     for resource in body["rest"][0]["resource"]:
         for param in resource.get("searchParam", []):
-            value = (
-                "male"
-                if param["name"] == "gender"
-                else "finished"
-                if param["name"] == "status"
-                else samples[param["type"]]
-            )
-            if param["name"] == "phone":
-                value = "13812345678"
+            value = valid.get((resource["type"], param["name"]), valid.get(param["name"], samples[param["type"]]))
             response = reader.get_fhir(f"/fhir/R4/{resource['type']}?{param['name']}={value}")
             assert response.status_code == 200, (resource["type"], param["name"], response.content)
 

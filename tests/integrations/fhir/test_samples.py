@@ -14,6 +14,8 @@ from tests.integrations.fhir.conftest import SAMPLES
 pytestmark = pytest.mark.django_db
 
 NOT_SERVED_YET = ["Appointment", "Communication", "Questionnaire", "QuestionnaireResponse", "Schedule", "Slot"]
+# Served for read and search, written only through the booking services.
+READ_ONLY = ["Appointment", "Schedule", "Slot"]
 PATIENTS = [
     "Patient-ch-example.json",
     "Patient-dicom.json",
@@ -137,13 +139,22 @@ def test_the_transaction_example_is_refused_for_its_delete_get_and_operation_ent
     assert Patient.objects.count() == 0
 
 
-@pytest.mark.parametrize("name", NOT_SERVED_YET)
+@pytest.mark.parametrize("name", sorted(set(NOT_SERVED_YET) - set(READ_ONLY)))
 def test_resource_types_not_served_yet_answer_404(emr, name):
     path = next((SAMPLES / "examples").glob(f"{name}-*.json"))
 
     response = emr.post_fhir(f"/fhir/R4/{name}", json.loads(path.read_text()))
 
     assert (response.status_code, response.json()["issue"][0]["code"]) == (404, "not-supported")
+
+
+@pytest.mark.parametrize("name", READ_ONLY)
+def test_read_only_resource_types_refuse_writes_with_405(emr, name):
+    path = next((SAMPLES / "examples").glob(f"{name}-*.json"))
+
+    response = emr.post_fhir(f"/fhir/R4/{name}", json.loads(path.read_text()))
+
+    assert (response.status_code, response.json()["issue"][0]["code"]) == (405, "not-supported")
 
 
 @pytest.mark.parametrize("name", sorted(SYNTHEA))
