@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from django.db.models import Count, F, OuterRef, Prefetch, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -23,11 +24,25 @@ from appointments.models import (
 )
 from patients.models import Patient
 
+# Every booking reads the rules; a process keeps them for a few seconds. A change saved in this process
+# is seen at once (see `booking_policy_forget`), in other processes within POLICY_SECONDS.
+POLICY_SECONDS = 10.0
+_policy_cache: dict[str, tuple[float, BookingPolicy]] = {}
+
 
 def booking_policy() -> BookingPolicy:
     """The single rules row, created with the defaults on first use."""
+    cached = _policy_cache.get("policy")
+    if cached is not None and time.monotonic() - cached[0] < POLICY_SECONDS:
+        return cached[1]
     policy, _created = BookingPolicy.objects.get_or_create(pk=1)
+    _policy_cache["policy"] = (time.monotonic(), policy)
     return policy
+
+
+def booking_policy_forget(**kwargs) -> None:
+    """Drop the kept rules (connected to BookingPolicy's post_save)."""
+    _policy_cache.clear()
 
 
 def release_moment(date: dt.date, policy: BookingPolicy) -> dt.datetime:

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from appointments.models import ScheduleStatus, WaitlistEntry, WaitlistStatus
 from appointments.services import holds_expire, no_shows_mark, schedules_generate, waitlist_offer
+from appointments.services.notices import reminders_queue
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,15 @@ def holds_expire_due() -> int:
     if expired:
         logger.info("bookings: %d holds expired", expired)
     return expired
+
+
+@shared_task(name="appointments.tasks.reminders_queue", time_limit=300, soft_time_limit=240)
+def reminders_queue_due() -> int:
+    """Queue the day-before reminders of tomorrow's bookings once the reminder hour has come."""
+    queued = reminders_queue()
+    if queued:
+        logger.info("bookings: %d reminders queued", queued)
+    return queued
 
 
 @shared_task(name="appointments.tasks.no_shows_mark", time_limit=300, soft_time_limit=240)

@@ -191,6 +191,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "appointments.tasks.holds_expire",
         "schedule": timedelta(minutes=1),
     },
+    "appointments-reminders-queue": {
+        "task": "appointments.tasks.reminders_queue",
+        "schedule": timedelta(minutes=5),
+    },
     "appointments-no-shows-mark": {
         "task": "appointments.tasks.no_shows_mark",
         "schedule": timedelta(minutes=15),

@@ -21,6 +21,16 @@ def english_between_tests():
     translation.activate("en")
 
 
+@pytest.fixture(autouse=True)
+def booking_rules_read_afresh():
+    """The booking rules a process keeps would outlive the rolled-back test that changed them."""
+    from appointments.selectors import booking_policy_forget
+
+    booking_policy_forget()
+    yield
+    booking_policy_forget()
+
+
 @pytest.fixture
 def internal_medicine(db):
     return DepartmentFactory(code="NK", name="内科", name_en="Internal medicine")

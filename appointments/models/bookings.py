@@ -75,6 +75,7 @@ class Appointment(PatientRecord):
         verbose_name=_("booked from the portal account"),
     )
     checked_in_at = models.DateTimeField(_("checked in at"), null=True, blank=True)
+    reminder_queued_at = models.DateTimeField(_("reminder queued at"), null=True, blank=True)
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
     cancelled_by = models.CharField(_("cancelled by"), max_length=10, choices=CancelledBy.choices, blank=True)
     cancel_reason = models.CharField(_("reason for cancelling"), max_length=200, blank=True)

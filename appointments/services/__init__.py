@@ -9,11 +9,12 @@ from appointments.services.booking import (
     appointment_confirm,
     appointment_hold,
     appointment_reschedule,
-    booking_rules_check,
     cancel_deadline,
     holds_expire,
     no_shows_mark,
+    patient_rules_check,
     restriction_lift,
+    slot_rules_check,
 )
 from appointments.services.his import his_appointment_sync
 from appointments.services.policy import booking_policy_update
@@ -48,7 +49,8 @@ __all__ = [
     "appointment_hold",
     "appointment_reschedule",
     "booking_policy_update",
-    "booking_rules_check",
+    "patient_rules_check",
+    "slot_rules_check",
     "cancel_deadline",
     "holiday_delete",
     "holiday_save",

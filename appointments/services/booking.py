@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import Count, Exists, F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -31,7 +32,7 @@ from appointments.models import (
     ScheduleStatus,
     Slot,
 )
-from appointments.selectors import active_restriction, booking_policy, open_bookings, pools_for
+from appointments.selectors import active_restriction, booking_policy, pools_for
 from patients.models import Patient
 
 logger = logging.getLogger(__name__)
@@ -65,15 +66,11 @@ def _local(moment: dt.datetime) -> str:
     return formats.date_format(timezone.localtime(moment), "Y-m-d H:i")
 
 
-def booking_rules_check(
-    *, patient: Patient, slot: Slot, door: BookingDoor, policy: BookingPolicy, now: dt.datetime
-) -> None:
-    """Raise BookingRefused naming the first rule this booking breaks (capacity is checked by taking a place)."""
+def slot_rules_check(*, slot: Slot, door: BookingDoor, now: dt.datetime) -> None:
+    """Raise BookingRefused for the rules that depend on the slot alone (no query: `slot.schedule` is loaded)."""
     schedule = slot.schedule
     if door.channel not in BookingChannel.values:
         raise BookingRefused("channel", _("Unknown booking channel."), field="channel")
-    if patient.is_deceased:
-        raise BookingRefused("deceased", _("This patient is recorded as deceased and cannot be booked."), "patient")
     if schedule.status == ScheduleStatus.STOPPED:
         raise BookingRefused("stopped", _("This clinic session has been stopped (停诊); choose another."))
     last_moment = slot.ends_at if door.channel == BookingChannel.WINDOW else slot.starts_at
@@ -84,25 +81,69 @@ def booking_rules_check(
             "not_released",
             _("Booking for this day opens at %(moment)s.") % {"moment": _local(schedule.releases_at)},
         )
-    if door.channel == BookingChannel.ONLINE and (restriction := active_restriction(patient, now)) is not None:
+
+
+def _patient_facts(patient: Patient, schedule: Schedule, now: dt.datetime) -> dict:
+    """Lock the patient's row and read what the patient rules need, in one statement.
+
+    The lock makes a patient's bookings go one at a time, so the open-booking limit holds under
+    concurrency; the unique index on (patient, doctor, date) holds the one-per-day rule regardless.
+    """
+    active_restriction = BookingRestriction.objects.filter(
+        patient=OuterRef("pk"), starts_at__lte=now, ends_at__gt=now, lifted_at__isnull=True
+    )
+    open_count = (
+        Appointment.objects.filter(
+            patient=OuterRef("pk"),
+            status__in=[AppointmentStatus.HELD, AppointmentStatus.BOOKED],
+            slot__ends_at__gt=now,
+        )
+        .order_by()
+        .values("patient")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    same_day = Appointment.objects.filter(
+        patient=OuterRef("pk"), doctor_id=schedule.doctor_id, date=schedule.date, status__in=ACTIVE_STATUSES
+    )
+    return (
+        Patient.objects.select_for_update(of=("self",))
+        .filter(pk=patient.pk)
+        .order_by()
+        .annotate(
+            restricted=Exists(active_restriction),
+            open_count=Coalesce(Subquery(open_count), 0),
+            same_day=Exists(same_day),
+        )
+        .values("is_deceased", "restricted", "open_count", "same_day")
+        .get()
+    )
+
+
+def patient_rules_check(
+    *, patient: Patient, facts: dict, door: BookingDoor, policy: BookingPolicy, now: dt.datetime
+) -> None:
+    """Raise BookingRefused for the first rule about the patient this booking breaks."""
+    if facts["is_deceased"]:
+        raise BookingRefused("deceased", _("This patient is recorded as deceased and cannot be booked."), "patient")
+    if door.channel == BookingChannel.ONLINE and facts["restricted"]:
+        restriction = active_restriction(patient, now)
         raise BookingRefused(
             "restricted",
             _(
                 "Online booking is blocked until %(moment)s after missed appointments; please call or come to the window."
             )
-            % {"moment": _local(restriction.ends_at)},
+            % {"moment": _local(restriction.ends_at if restriction else now)},
             "patient",
         )
-    if open_bookings(patient, now).count() >= policy.max_open_bookings:
+    if facts["open_count"] >= policy.max_open_bookings:
         raise BookingRefused(
             "too_many_open",
             _("At most %(count)d open appointments are allowed; cancel one first.")
             % {"count": policy.max_open_bookings},
             "patient",
         )
-    if Appointment.objects.filter(
-        patient=patient, doctor_id=schedule.doctor_id, date=schedule.date, status__in=ACTIVE_STATUSES
-    ).exists():
+    if facts["same_day"]:
         raise _one_per_doctor_day()
 
 
@@ -149,11 +190,6 @@ def _next_visit_number(schedule_id: int) -> int:
         return cursor.fetchone()[0]
 
 
-def _lock_patient(patient: Patient) -> None:
-    """Bookings of one patient go one at a time, so the open-booking limit holds under concurrency."""
-    Patient.objects.select_for_update().filter(pk=patient.pk).values_list("pk", flat=True).first()
-
-
 def _full() -> BookingRefused:
     return BookingRefused("full", _("This time slot is fully booked; choose another or join the waitlist."))
 
@@ -175,35 +211,69 @@ def appointment_hold(
     `offer` is the waitlist handing on a freed place: it is the hospital's to give, so any channel's
     share may carry it, released or not.
     """
+    return _take(patient=patient, slot=slot, door=door, now=now, book=False, minutes=minutes, offer=offer)
+
+
+def appointment_book(*, patient: Patient, slot: Slot, door: BookingDoor, now: dt.datetime | None = None) -> Appointment:
+    """Book a place with the session's next visit number in one step, and tell the patient."""
+    return _take(patient=patient, slot=slot, door=door, now=now, book=True)
+
+
+def _take(
+    *,
+    patient: Patient,
+    slot: Slot,
+    door: BookingDoor,
+    now: dt.datetime | None,
+    book: bool,
+    minutes: int | None = None,
+    offer: bool = False,
+) -> Appointment:
     now = now or timezone.now()
     policy = booking_policy()
-    slot = Slot.objects.select_related("schedule").get(pk=slot.pk)
+    slot = Slot.objects.select_related("schedule__department", "schedule__doctor").get(pk=slot.pk)
     schedule = slot.schedule
+    rules_door = BookingDoor(channel=BookingChannel.WINDOW) if offer else door
+    slot_rules_check(slot=slot, door=rules_door, now=now)
+    pools = list(BookingChannel.values) if offer else pools_for(door.channel, schedule, policy, now)
+    if not any(slot.free(pool) > 0 for pool in pools):
+        # Most refusals in a release storm: answered from the row just read, without taking any lock.
+        raise _full()
     with transaction.atomic():
-        _lock_patient(patient)
-        check_door = BookingDoor(channel=BookingChannel.WINDOW) if offer else door
-        booking_rules_check(patient=patient, slot=slot, door=check_door, policy=policy, now=now)
-        pools = list(BookingChannel.values) if offer else pools_for(door.channel, schedule, policy, now)
+        facts = _patient_facts(patient, schedule, now)
+        patient_rules_check(patient=patient, facts=facts, door=rules_door, policy=policy, now=now)
         pool = _take_place(slot, pools)
         if pool is None:
             raise _full()
+        appointment = Appointment(
+            patient=patient,
+            slot=slot,
+            schedule=schedule,
+            doctor_id=schedule.doctor_id,
+            date=schedule.date,
+            channel=door.channel,
+            pool=pool,
+            booked_by=door.staff,
+            portal_account=door.portal_account,
+        )
+        if book:
+            appointment.status = AppointmentStatus.BOOKED
+            appointment.visit_number = _next_visit_number(schedule.pk)
+            appointment.booked_at = now
+        else:
+            appointment.status = AppointmentStatus.HELD
+            appointment.hold_expires_at = now + dt.timedelta(minutes=minutes or policy.hold_minutes)
         try:
-            with transaction.atomic():
-                return Appointment.objects.create(
-                    patient=patient,
-                    slot=slot,
-                    schedule=schedule,
-                    doctor_id=schedule.doctor_id,
-                    date=schedule.date,
-                    channel=door.channel,
-                    pool=pool,
-                    status=AppointmentStatus.HELD,
-                    hold_expires_at=now + dt.timedelta(minutes=minutes or policy.hold_minutes),
-                    booked_by=door.staff,
-                    portal_account=door.portal_account,
-                )
+            # No savepoint: a refusal ends the whole booking anyway.
+            with transaction.atomic(savepoint=False):
+                appointment.save(force_insert=True)
         except IntegrityError:
             raise _one_per_doctor_day() from None
+        if book:
+            from appointments.services.notices import notices_after_booking
+
+            notices_after_booking(appointment, actor=door.staff)
+    return appointment
 
 
 def appointment_confirm(*, appointment: Appointment, door: BookingDoor, now: dt.datetime | None = None) -> Appointment:
@@ -244,14 +314,6 @@ def appointment_confirm(*, appointment: Appointment, door: BookingDoor, now: dt.
             "hold_expired", _("The hold on this place has expired; choose a slot again."), "appointment"
         )
     return held
-
-
-def appointment_book(*, patient: Patient, slot: Slot, door: BookingDoor, now: dt.datetime | None = None) -> Appointment:
-    """Hold and confirm in one step (agents on the phone, the window, other systems)."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        held = appointment_hold(patient=patient, slot=slot, door=door, now=now)
-        return appointment_confirm(appointment=held, door=door, now=now)
 
 
 # --- Cancel, reschedule, expire --------------------------------------------------------------------

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.db import transaction
 from django.utils import timezone
 
-from appointments.models import Appointment
+from appointments.models import Appointment, AppointmentStatus
 from appointments.selectors import booking_policy
 from patients.models import MessageChannel, MessagePurpose
 from patients.services.messages import message_send, message_withdraw_key
@@ -43,18 +44,46 @@ def reminder_key(appointment: Appointment) -> str:
     return f"appointment:{appointment.uuid}:reminder"
 
 
-def reminder_moment(appointment: Appointment) -> dt.datetime:
-    """The day before the visit at the configured hour, local time."""
-    day = appointment.date - dt.timedelta(days=1)
-    return timezone.make_aware(dt.datetime.combine(day, booking_policy().reminder_time))
+def reminder_moment_for(day: dt.date) -> dt.datetime:
+    """When reminders for visits on `day` go out: the day before at the configured hour, hospital time."""
+    zone = timezone.get_default_timezone()
+    return timezone.make_aware(dt.datetime.combine(day - dt.timedelta(days=1), booking_policy().reminder_time), zone)
 
 
 def notices_after_booking(appointment: Appointment, *, actor=None) -> None:
-    """Confirmation now; the reminder queued for the day before (none when that moment has passed)."""
+    """The confirmation, now; the reminder is queued the day before by `reminders_queue`."""
     _send(appointment, "appointment_confirmed", "confirmed", actor=actor)
-    moment = reminder_moment(appointment)
-    if moment > timezone.now():
-        _send(appointment, "appointment_reminder", "reminder", actor=actor, not_before=moment)
+
+
+def reminders_queue(*, now: dt.datetime | None = None, limit: int = 5000) -> int:
+    """Queue the day-before reminder of tomorrow's bookings once the reminder hour has come.
+
+    Each booking is claimed with a conditional update, so two workers never both remind. Bookings made
+    after the reminder hour are left out: their confirmation went out moments before. A booking
+    cancelled or moved later has its reminder withdrawn.
+    """
+    now = now or timezone.now()
+    tomorrow = timezone.localdate(now, timezone.get_default_timezone()) + dt.timedelta(days=1)
+    moment = reminder_moment_for(tomorrow)
+    if now < moment:
+        return 0
+    queued = 0
+    due = (
+        Appointment.objects.filter(
+            date=tomorrow, status=AppointmentStatus.BOOKED, booked_at__lt=moment, reminder_queued_at__isnull=True
+        )
+        .select_related("patient", "slot", "schedule__department", "doctor")
+        .order_by("pk")[:limit]
+    )
+    for appointment in due:
+        with transaction.atomic():
+            claimed = Appointment.objects.filter(
+                pk=appointment.pk, status=AppointmentStatus.BOOKED, reminder_queued_at__isnull=True
+            ).update(reminder_queued_at=now)
+            if claimed:
+                _send(appointment, "appointment_reminder", "reminder")
+                queued += claimed
+    return queued
 
 
 def notices_after_cancel(appointment: Appointment, *, actor=None, notify: bool = True) -> None:
@@ -67,9 +96,6 @@ def notices_after_cancel(appointment: Appointment, *, actor=None, notify: bool =
 def notices_after_reschedule(old: Appointment, new: Appointment, *, actor=None) -> None:
     """One message for the move: the new time replaces the old booking's confirmation."""
     _send(new, "appointment_rescheduled", "rescheduled", actor=actor)
-    moment = reminder_moment(new)
-    if moment > timezone.now():
-        _send(new, "appointment_reminder", "reminder", actor=actor, not_before=moment)
 
 
 def notice_schedule_stopped(appointment: Appointment, *, link: str, actor=None) -> None:

@@ -261,8 +261,8 @@ def test_sessions_filter_by_department_doctor_dates_and_status(api, staff, clini
     assert ids(status="stopped") == [str(later.uuid)]
 
 
-# token and user, user permissions, group permissions, the booking rules, the page, the slots
-SCHEDULE_LIST_QUERIES = 6
+# token and user, user permissions, group permissions, the page, the slots (the booking rules are kept)
+SCHEDULE_LIST_QUERIES = 5
 
 
 @pytest.mark.parametrize("sessions", [2, 12])

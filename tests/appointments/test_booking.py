@@ -21,6 +21,7 @@ from appointments.services import (
     waitlist_accept,
     waitlist_join,
 )
+from appointments.services.notices import reminder_moment_for, reminders_queue
 from patients.models import OutboundMessage
 from tests.appointments.factories import session
 from tests.factories import PatientFactory
@@ -40,7 +41,7 @@ def clinic(doctor, internal_medicine):
     return session(doctor=doctor, department=internal_medicine, slots=2, online=1)
 
 
-def test_hold_then_confirm_books_with_the_next_visit_number_and_queues_confirmation_and_reminder(clinic, patient):
+def test_hold_then_confirm_books_with_the_next_visit_number_and_queues_the_confirmation(clinic, patient):
     slot = clinic.slots.first()
 
     held = appointment_hold(patient=patient, slot=slot, door=ONLINE)
@@ -50,7 +51,21 @@ def test_hold_then_confirm_books_with_the_next_visit_number_and_queues_confirmat
     slot.refresh_from_db()
     assert slot.taken_online == 1
     keys = sorted(OutboundMessage.objects.values_list("idempotency_key", flat=True))
-    assert keys == [f"appointment:{booked.uuid}:confirmed", f"appointment:{booked.uuid}:reminder"]
+    assert keys == [f"appointment:{booked.uuid}:confirmed"]
+
+
+def test_reminders_go_out_the_day_before_at_the_reminder_hour_once_and_not_for_late_bookings(clinic, patient):
+    early = appointment_book(patient=patient, slot=clinic.slots.first(), door=ONLINE)
+    moment = reminder_moment_for(clinic.date)
+    late = appointment_book(patient=PatientFactory(), slot=clinic.slots.last(), door=ONLINE, now=moment)
+
+    assert reminders_queue(now=moment - dt.timedelta(minutes=1)) == 0
+    assert reminders_queue(now=moment) == 1
+    assert reminders_queue(now=moment + dt.timedelta(minutes=5)) == 0
+
+    reminder = OutboundMessage.objects.get(idempotency_key=f"appointment:{early.uuid}:reminder")
+    assert (reminder.patient, reminder.purpose) == (patient, "appointment")
+    assert not OutboundMessage.objects.filter(idempotency_key=f"appointment:{late.uuid}:reminder").exists()
 
 
 def test_a_full_slot_is_refused_and_nothing_changes(clinic, patient):
@@ -96,6 +111,7 @@ def test_unreleased_and_deceased_are_refused(doctor, internal_medicine, patient)
 
 def test_cancel_gives_the_place_back_and_withdraws_the_reminder(clinic, patient):
     booked = appointment_book(patient=patient, slot=clinic.slots.first(), door=ONLINE)
+    reminders_queue(now=reminder_moment_for(clinic.date))
 
     appointment_cancel(appointment=booked, by="patient")
 

@@ -516,8 +516,9 @@ def test_the_lift_page_shows_the_restriction_and_is_audited(client, staff, patie
 
 
 # session, user, user permissions, group permissions, the departments to choose from, the patient, the audit
-# entry, the patient's restriction, bookings and waitlist, the booking rules, the sessions, their slots, the roles
-DESK_QUERIES = 14
+# entry, the patient's restriction, bookings and waitlist, the sessions, their slots, the roles (the booking
+# rules are kept)
+DESK_QUERIES = 13
 
 
 @pytest.mark.parametrize("sessions", [1, 6])

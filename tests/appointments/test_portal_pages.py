@@ -13,7 +13,7 @@ from django.utils.translation import gettext
 
 from appointments.models import Appointment, BookingPolicy, DoctorProfile, FamilyMember, PortalAccount, WaitlistEntry
 from appointments.portal.session import ACCOUNT_KEY, SIGNED_IN_AT_KEY
-from appointments.selectors import booking_policy
+from appointments.selectors import booking_policy, booking_policy_forget
 from appointments.services import BookingDoor, appointment_book, appointment_cancel, waitlist_join
 from hcrm.models import AuditEntry
 from patients.models import OutboundMessage
@@ -353,6 +353,7 @@ def test_cancelling_gives_the_place_back(client, account, holder, clinic):
 def test_cancelling_after_the_deadline_shows_why_and_changes_nothing(client, account, holder, clinic):
     booked = appointment_book(patient=holder, slot=clinic.slots.first(), door=ONLINE)
     BookingPolicy.objects.filter(pk=booking_policy().pk).update(cancel_days_before=5)
+    booking_policy_forget()
     _signed_in(client, account)
 
     response = client.post(f"/portal/appointments/{booked.uuid}/cancel/", follow=True)
@@ -512,6 +513,7 @@ def test_rescheduling_after_the_deadline_or_to_another_doctor_changes_nothing(
         f"/portal/appointments/{booked.uuid}/reschedule/", {"slot": str(elsewhere.slots.first().uuid)}
     )
     BookingPolicy.objects.filter(pk=booking_policy().pk).update(cancel_days_before=5)
+    booking_policy_forget()
     too_late = client.post(f"/portal/appointments/{booked.uuid}/reschedule/", {"slot": str(second.uuid)}, follow=True)
 
     assert other_doctor.status_code == 404
@@ -543,8 +545,9 @@ def test_the_doctor_list_takes_the_same_queries_for_more_doctors_and_names_depar
     booking_policy()
     _signed_in(client, account)
 
-    # session, account, department, rules, sessions with doctors and profiles, session saved (3, in a savepoint)
-    with django_assert_num_queries(8):
+    # session, account, department, sessions with doctors and profiles, session saved (3, in a savepoint);
+    # the booking rules are kept
+    with django_assert_num_queries(7):
         response = client.get(f"/portal/book/department/{internal_medicine.uuid}/", headers={"accept-language": "en"})
 
     assert len(response.context["cards"]) == 4

@@ -29,6 +29,7 @@ from appointments.services import (
     schedules_generate,
     waitlist_join,
 )
+from appointments.services.notices import reminder_moment_for, reminders_queue
 from appointments.services.schedules import booking_link
 from hcrm.models import AuditEntry
 from patients.models import OutboundMessage
@@ -330,6 +331,7 @@ def test_stopping_a_clinic_cancels_every_booking_gives_places_back_and_tells_eac
     other = PatientFactory()
     held = appointment_hold(patient=other, slot=second, door=ONLINE)
     waiting = waitlist_join(schedule=full_clinic, patient=PatientFactory(), door=ONLINE)
+    assert reminders_queue(now=reminder_moment_for(full_clinic.date)) == 1
 
     stopped = schedule_stop(schedule=full_clinic, actor=head, reason="医生外出会诊")
 
