@@ -17,6 +17,7 @@ from appointments.services import schedules_generate
 from hcrm.models import Department, StaffDepartment, User
 from patients.demo import data
 from patients.demo.load import demo_extension
+from patients.models import Patient
 
 _NAMESPACE = uuid.UUID("6d3c1f7e-5a0b-4f43-9a55-3b8d2f61c0a4")
 WEEKS_GENERATED = 2
@@ -176,7 +177,14 @@ def appointments_demo_ensure(*, seed: int) -> str:
             ignore_conflicts=True,
         )
         created = schedules_generate(start=today, weeks=WEEKS_GENERATED)
-    return (
+    summary = (
         f"{len(templates)} weekly schedules and {created} clinic sessions created "
         f"({ScheduleTemplate.objects.count()} weekly schedules in all)"
     )
+    someone = Patient.objects.filter(is_deceased=False).exclude(mobile="").order_by("pk").first()
+    if someone is not None:
+        summary += (
+            f"\n  Patient portal: http://127.0.0.1:8000/portal/ — sign in as {someone.name} with {someone.mobile}; "
+            "the SMS code appears in the background worker's output"
+        )
+    return summary
