@@ -116,7 +116,7 @@ def no_show_count(patient: Patient, *, since: dt.datetime) -> int:
 
 def booking_window(policy: BookingPolicy, now: dt.datetime | None = None) -> tuple[dt.date, dt.date]:
     """The days patients may look at online: today to the last day the release rule opens."""
-    today = timezone.localdate(now or timezone.now())
+    today = timezone.localdate(now or timezone.now(), timezone.get_default_timezone())
     return today, today + dt.timedelta(days=policy.release_days_ahead)
 
 

@@ -54,7 +54,7 @@ def book(request: HttpRequest) -> JsonResponse:
     )
     if member is None:
         return JsonResponse({"code": "forbidden"}, status=403)
-    slot = Slot.objects.filter(uuid=slot_key).first()
+    slot = Slot.objects.select_related("schedule").filter(uuid=slot_key).first()
     if slot is None:
         return JsonResponse({"code": "not_found"}, status=404)
     door = BookingDoor(channel=BookingChannel.ONLINE, portal_account=member.account)

@@ -63,7 +63,7 @@ class BookingDoor:
 
 
 def _local(moment: dt.datetime) -> str:
-    return formats.date_format(timezone.localtime(moment), "Y-m-d H:i")
+    return formats.date_format(timezone.localtime(moment, timezone.get_default_timezone()), "Y-m-d H:i")
 
 
 def slot_rules_check(*, slot: Slot, door: BookingDoor, now: dt.datetime) -> None:
@@ -154,7 +154,7 @@ def _one_per_doctor_day() -> BookingRefused:
 def cancel_deadline(appointment: Appointment, policy: BookingPolicy) -> dt.datetime:
     """The last moment the patient may cancel: N days before the visit, at the configured time."""
     day = appointment.date - dt.timedelta(days=policy.cancel_days_before)
-    deadline = timezone.make_aware(dt.datetime.combine(day, policy.cancel_time))
+    deadline = timezone.make_aware(dt.datetime.combine(day, policy.cancel_time), timezone.get_default_timezone())
     return min(deadline, appointment.slot.starts_at)
 
 
@@ -452,7 +452,7 @@ def appointment_check_in(*, appointment: Appointment, actor, now: dt.datetime | 
                 % {"status": current.get_status_display()},
                 field="appointment",
             )
-        if timezone.localdate(now) != current.date:
+        if timezone.localdate(now, timezone.get_default_timezone()) != current.date:
             raise BookingRefused("not_today", _("Patients check in on the day of their appointment."), "appointment")
         current.status = AppointmentStatus.CHECKED_IN
         current.checked_in_at = now

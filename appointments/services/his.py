@@ -67,7 +67,7 @@ def his_slot(*, doctor, start: dt.datetime) -> Slot | None:
 
 
 def _local(moment: dt.datetime) -> str:
-    return formats.date_format(timezone.localtime(moment), "Y-m-d H:i")
+    return formats.date_format(timezone.localtime(moment, timezone.get_default_timezone()), "Y-m-d H:i")
 
 
 def _link(appointment: Appointment, his_appointment: HisAppointment) -> None:

@@ -20,7 +20,9 @@ def appointment_context(appointment: Appointment) -> dict[str, str]:
     return {
         "department_name": schedule.department.name,
         "doctor_name": appointment.doctor.full_name or appointment.doctor.get_username(),
-        "appointment_time": timezone.localtime(appointment.slot.starts_at).strftime("%Y-%m-%d %H:%M"),
+        "appointment_time": timezone.localtime(appointment.slot.starts_at, timezone.get_default_timezone()).strftime(
+            "%Y-%m-%d %H:%M"
+        ),
         "appointment_place": schedule.location,
         "visit_number": str(appointment.visit_number or ""),
     }

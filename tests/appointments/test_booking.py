@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from appointments.models import Appointment, BookingRestriction, Slot, WaitlistEntry
+from appointments.selectors import booking_policy
 from appointments.services import (
     BookingDoor,
     BookingRefused,
@@ -16,6 +17,7 @@ from appointments.services import (
     appointment_confirm,
     appointment_hold,
     appointment_reschedule,
+    cancel_deadline,
     holds_expire,
     no_shows_mark,
     waitlist_accept,
@@ -206,3 +208,23 @@ def test_accepting_a_lapsed_waitlist_offer_is_refused_and_the_place_passes_on(
     following.refresh_from_db()
     assert (entry.status, entry.appointment.status) == ("expired", "expired")
     assert following.status == "offered"
+
+
+def test_bookings_are_right_when_the_server_runs_in_utc(doctor, internal_medicine, patient):
+    # 07:00 in Shanghai is 23:00 UTC the day before: dates and times must be the hospital's, not UTC's.
+    day = timezone.localdate() + dt.timedelta(days=3)
+    clinic = session(doctor=doctor, department=internal_medicine, date=day, start=dt.time(7, 0), slots=1)
+    slot = clinic.slots.get()
+
+    with timezone.override("UTC"):
+        booked = appointment_book(patient=patient, slot=slot, door=ONLINE)
+        deadline = cancel_deadline(booked, booking_policy())
+        message = OutboundMessage.objects.get(idempotency_key=f"appointment:{booked.uuid}:confirmed")
+
+    assert booked.date == day
+    assert message.context["appointment_time"] == f"{day:%Y-%m-%d} 07:00"
+    shanghai = timezone.get_default_timezone()
+    assert timezone.localtime(deadline, shanghai) == timezone.make_aware(
+        dt.datetime.combine(day - dt.timedelta(days=1), dt.time(18, 0)), shanghai
+    )
+    assert timezone.localtime(slot.starts_at, dt.UTC).hour == 23
