@@ -4,4 +4,11 @@ from django.utils.translation import gettext_lazy as _
 
 class FollowupsConfig(AppConfig):
     name = "followups"
-    verbose_name = _("Followups")
+    verbose_name = _("Follow-ups")
+
+    def ready(self) -> None:
+        from followups import models
+        from hcrm.audit import audit_register
+
+        for model in (models.Questionnaire, models.QuestionnaireVersion, models.QuestionnaireResponse):
+            audit_register(model)
