@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from appointments.models.his import HisAppointment
 from appointments.models.schedules import BookingChannel, Schedule, Slot, _choices_constraint
@@ -198,8 +199,8 @@ class BookingRestriction(PatientRecord):
         Patient, on_delete=models.CASCADE, related_name="booking_restrictions", verbose_name=_("patient")
     )
     reason = models.CharField(_("reason"), max_length=200)
-    starts_at = models.DateTimeField(_("from"))
-    ends_at = models.DateTimeField(_("until"))
+    starts_at = models.DateTimeField(pgettext_lazy("restriction", "from"))
+    ends_at = models.DateTimeField(pgettext_lazy("restriction", "until"))
     lifted_at = models.DateTimeField(_("lifted at"), null=True, blank=True)
     lifted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

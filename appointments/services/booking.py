@@ -178,16 +178,25 @@ def _give_back_place(slot_id: int, pool: str) -> None:
     Slot.objects.filter(pk=slot_id, **{f"{taken}__gt": 0}).update(**{taken: F(taken) - 1}, updated_at=timezone.now())
 
 
-def _next_visit_number(schedule_id: int) -> int:
-    """The session's next visit number; the row lock this takes lasts until commit, so numbers never repeat
-    and a rolled-back booking gives its number back."""
+def _next_visit_number(schedule_id: int) -> int | None:
+    """The session's next visit number, or None when the session has been stopped.
+
+    The row lock this takes lasts until commit, so numbers never repeat and a rolled-back booking gives
+    its number back; the status test sees a stop committed while this booking waited for its place.
+    """
     table = connection.ops.quote_name(Schedule._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET issued_numbers = issued_numbers + 1 WHERE id = %s RETURNING issued_numbers",  # noqa: S608
-            [schedule_id],
+            f"UPDATE {table} SET issued_numbers = issued_numbers + 1 WHERE id = %s AND status = %s "  # noqa: S608
+            "RETURNING issued_numbers",
+            [schedule_id, ScheduleStatus.OPEN],
         )
-        return cursor.fetchone()[0]
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _stopped() -> BookingRefused:
+    return BookingRefused("stopped", _("This clinic session has been stopped (停诊); choose another."))
 
 
 def _full() -> BookingRefused:
@@ -231,7 +240,7 @@ def _take(
 ) -> Appointment:
     now = now or timezone.now()
     policy = booking_policy()
-    slot = Slot.objects.select_related("schedule__department", "schedule__doctor").get(pk=slot.pk)
+    slot = Slot.objects.select_related("schedule").get(pk=slot.pk)
     schedule = slot.schedule
     rules_door = BookingDoor(channel=BookingChannel.WINDOW) if offer else door
     slot_rules_check(slot=slot, door=rules_door, now=now)
@@ -256,11 +265,17 @@ def _take(
             booked_by=door.staff,
             portal_account=door.portal_account,
         )
+        # A stop (停诊) takes the session's slots before its status: a booking that waited for its place
+        # behind a stop reads the status again here and gives up.
         if book:
             appointment.status = AppointmentStatus.BOOKED
             appointment.visit_number = _next_visit_number(schedule.pk)
+            if appointment.visit_number is None:
+                raise _stopped()
             appointment.booked_at = now
         else:
+            if Schedule.objects.filter(pk=schedule.pk).values_list("status", flat=True).get() != ScheduleStatus.OPEN:
+                raise _stopped()
             appointment.status = AppointmentStatus.HELD
             appointment.hold_expires_at = now + dt.timedelta(minutes=minutes or policy.hold_minutes)
         try:
@@ -286,8 +301,12 @@ def appointment_confirm(*, appointment: Appointment, door: BookingDoor, now: dt.
             raise BookingRefused(
                 "not_held", _("This place is no longer held; choose a slot again."), field="appointment"
             )
-        if held.schedule.status == ScheduleStatus.STOPPED:
+        number = None
+        if held.schedule.status != ScheduleStatus.STOPPED and held.hold_expires_at > now:
+            number = _next_visit_number(held.schedule_id)
+        if number is None and held.hold_expires_at > now:
             # A hold that took its place while the clinic was being stopped.
+            held.schedule.refresh_from_db(fields=["stopped_reason"])
             held.cancelled_by = CancelledBy.HOSPITAL
             held.cancel_reason = held.schedule.stopped_reason
             _release(held, status=AppointmentStatus.CANCELLED, now=now)
@@ -296,7 +315,7 @@ def appointment_confirm(*, appointment: Appointment, door: BookingDoor, now: dt.
             _expire(held, now)
             expired = True
         else:
-            held.visit_number = _next_visit_number(held.schedule_id)
+            held.visit_number = number
             held.status = AppointmentStatus.BOOKED
             held.booked_at = now
             held.booked_by = held.booked_by or door.staff
@@ -308,7 +327,7 @@ def appointment_confirm(*, appointment: Appointment, door: BookingDoor, now: dt.
 
             notices_after_booking(held, actor=door.staff)
     if stopped:
-        raise BookingRefused("stopped", _("This clinic session has been stopped (停诊); choose another."))
+        raise _stopped()
     if expired:
         raise BookingRefused(
             "hold_expired", _("The hold on this place has expired; choose a slot again."), "appointment"

@@ -63,7 +63,7 @@ class ScheduleTemplateForm(forms.Form):
         widget=_date_input(),
         help_text=gettext_lazy("Leave empty to repeat until changed."),
     )
-    is_active = forms.BooleanField(label=gettext_lazy("Active"), required=False, initial=True)
+    is_active = forms.BooleanField(label=pgettext_lazy("weekly schedule", "Active"), required=False, initial=True)
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
