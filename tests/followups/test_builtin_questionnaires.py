@@ -7,6 +7,7 @@ import io
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
+from fhir.resources.R4B.questionnaire import Questionnaire as FhirQuestionnaire
 
 from followups.builtin import BUILTINS, constitution, hypertension, outpatient_satisfaction
 from followups.builtin._items import ORDINAL, TRANSLATION
@@ -50,6 +51,15 @@ def test_every_item_has_a_unique_link_id_a_known_type_and_chinese_and_english_te
             coding = option["valueCoding"]
             assert coding["code"] and coding["display"] and english(coding["_display"]), (item["linkId"], coding)
         assert bool(item.get("answerOption")) == (item["type"] == "choice"), item["linkId"]
+
+
+@pytest.mark.parametrize("code", list(BUILTINS))
+def test_the_items_are_a_valid_fhir_r4_questionnaire_item_tree(code):
+    resource = {"resourceType": "Questionnaire", "status": "active", "title": BUILTINS[code]["title"]}
+
+    parsed = FhirQuestionnaire.model_validate(resource | {"item": BUILTINS[code]["items"]})
+
+    assert len(parsed.item) == len(BUILTINS[code]["items"])
 
 
 @pytest.mark.parametrize("code", list(BUILTINS))
