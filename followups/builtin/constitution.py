@@ -179,7 +179,7 @@ QUESTIONS: dict[str, list[tuple[str, str, str]]] = {
         ),
     ],
     "qi_stagnation": [
-        ("stagnation1", "您感到闷闷不乐吗？", "Do you feel low and unhappy?"),
+        ("stagnation1", "您感到闷闷不乐、情绪低沉吗？", "Do you feel unhappy and low in spirits?"),
         ("stagnation2", "您容易精神紧张、焦虑不安吗？", "Do you easily get tense or anxious?"),
         ("stagnation3", "您多愁善感、感情脆弱吗？", "Are you sentimental and emotionally fragile?"),
         ("stagnation4", "您容易感到害怕或受到惊吓吗？", "Are you easily frightened or startled?"),

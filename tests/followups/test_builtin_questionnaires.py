@@ -374,7 +374,7 @@ def test_each_constitution_counts_the_standard_number_of_items_including_shared_
     assert [by_link[link_id] for link_id in balanced["reverse"]] == [
         "您容易疲乏吗？",
         "您说话声音低弱无力吗？",
-        "您感到闷闷不乐吗？",
+        "您感到闷闷不乐、情绪低沉吗？",
         "您比一般人耐受不了寒冷（冬天的寒冷，夏天的冷空调、电扇等）吗？",
         "您容易失眠吗？",
         "您容易忘事（健忘）吗？",
