@@ -7,8 +7,13 @@ class FollowupsConfig(AppConfig):
     verbose_name = _("Follow-ups")
 
     def ready(self) -> None:
-        from followups import models
+        from followups import models, timeline  # noqa: F401  (registers the timeline provider)
         from hcrm.audit import audit_register
 
-        for model in (models.Questionnaire, models.QuestionnaireVersion, models.QuestionnaireResponse):
+        for model in (
+            models.Questionnaire,
+            models.QuestionnaireVersion,
+            models.QuestionnaireResponse,
+            models.PatientConstitution,
+        ):
             audit_register(model)

@@ -1,5 +1,6 @@
 """Follow-ups: questionnaires with versions and responses; plans, tasks, alerts build on them."""
 
+from followups.models.constitution import Constitution, ConstitutionJudgement, PatientConstitution
 from followups.models.questionnaires import (
     Questionnaire,
     QuestionnairePurpose,
@@ -10,6 +11,9 @@ from followups.models.questionnaires import (
 )
 
 __all__ = [
+    "Constitution",
+    "ConstitutionJudgement",
+    "PatientConstitution",
     "Questionnaire",
     "QuestionnairePurpose",
     "QuestionnaireResponse",
