@@ -1,5 +1,17 @@
 """Follow-ups: questionnaires with versions and responses; plans, tasks, alerts build on them."""
 
+from followups.models.plans import (
+    OPEN_STATUSES,
+    AssigneeKind,
+    CloseReason,
+    DiagnosisSystem,
+    FollowUpChannel,
+    FollowUpPlan,
+    FollowUpTask,
+    SourceKind,
+    TaskStatus,
+    TriggerKind,
+)
 from followups.models.questionnaires import (
     Questionnaire,
     QuestionnairePurpose,
@@ -10,6 +22,16 @@ from followups.models.questionnaires import (
 )
 
 __all__ = [
+    "OPEN_STATUSES",
+    "AssigneeKind",
+    "CloseReason",
+    "DiagnosisSystem",
+    "FollowUpChannel",
+    "FollowUpPlan",
+    "FollowUpTask",
+    "SourceKind",
+    "TaskStatus",
+    "TriggerKind",
     "Questionnaire",
     "QuestionnairePurpose",
     "QuestionnaireResponse",
