@@ -26,8 +26,9 @@ from followups.services import (
 from integrations.hl7v2.pipeline import hl7_receive
 from integrations.models import SourceProfile
 from patients.models import ContactEntry, Encounter
-from patients.services import consent_set, record_create
+from patients.services import consent_set, record_create, record_update
 from tests.factories import (
+    DepartmentFactory,
     DiagnosisFactory,
     EncounterFactory,
     PatientFactory,
@@ -176,6 +177,73 @@ def test_the_same_discharge_delivered_twice_over_hl7_makes_one_task_per_offset(
     assert {(t.source_id, t.department_id, t.assignee_role, t.assignee_id) for t in tasks} == {
         (encounter.pk, internal_medicine.pk, "nurse", None)
     }
+
+
+def test_a_finished_inpatient_encounter_and_a_condition_over_fhir_make_their_tasks(
+    db, django_capture_on_commit_callbacks
+):
+    from tests.integrations.fhir.conftest import condition, encounter, key_client, patient_resource, post_entry
+    from tests.integrations.fhir.conftest import transaction as bundle
+    from tests.integrations.fhir.test_bundle_writes import ENCOUNTER_URL, PATIENT_URL
+
+    discharge_plan = plan(offsets=[7], assignee_department=DepartmentFactory())
+    hypertension_plan = plan(
+        name="高血压",
+        trigger="diagnosis",
+        diagnosis_code_prefix="I10",
+        diagnosis_system="western",
+        offsets=[30],
+        assignee_department=discharge_plan.assignee_department,
+    )
+    admitted, discharged = _local(5), _local(1)
+    visit = encounter(PATIENT_URL, id="visit-1")
+    visit["period"] = {"start": admitted.isoformat(), "end": discharged.isoformat()}
+    diagnosis = condition(PATIENT_URL, id="diagnosis-1", encounter=ENCOUNTER_URL)
+    diagnosis["recordedDate"] = discharged.date().isoformat()
+    payload = bundle(
+        post_entry(patient_resource(), PATIENT_URL),
+        post_entry(visit, ENCOUNTER_URL),
+        post_entry(diagnosis),
+    )
+
+    emr = key_client("fhir.write")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = emr.post_fhir("/fhir/R4/", payload)
+    with django_capture_on_commit_callbacks(execute=True):
+        again = emr.post_fhir("/fhir/R4/", payload)
+
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert sorted(FollowUpTask.objects.values_list("plan", "source_kind", "offset_days", "due_date")) == sorted(
+        [
+            (discharge_plan.pk, "encounter", 7, discharged.date() + dt.timedelta(days=7)),
+            (hypertension_plan.pk, "diagnosis", 30, discharged.date() + dt.timedelta(days=30)),
+        ]
+    )
+
+
+def test_a_discharge_entered_in_the_console_makes_its_tasks_on_commit(
+    patient, staff, internal_medicine, django_capture_on_commit_callbacks
+):
+    plan(department=internal_medicine, offsets=[3])
+    stay = EncounterFactory(
+        patient=patient, kind="inpatient", status="in_progress", department=internal_medicine, started_at=_local(4)
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        record_update(actor=staff["doctor"], record=stay, data={"status": "finished", "ended_at": _local(1)})
+
+    assert list(FollowUpTask.objects.values_list("source_id", "offset_days")) == [(stay.pk, 3)]
+
+
+def test_the_periodic_task_sweeps_the_last_days(patient, internal_medicine):
+    from followups.tasks import followups_sweep_recent
+
+    plan(department=internal_medicine, offsets=[3])
+    _discharged(patient, internal_medicine, days_ago=2)
+    _discharged(PatientFactory(), internal_medicine, days_ago=4)
+
+    assert (followups_sweep_recent(), followups_sweep_recent()) == (1, 0)
 
 
 def test_triggering_an_encounter_twice_creates_nothing_the_second_time(patient, internal_medicine):
