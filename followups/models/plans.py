@@ -260,3 +260,8 @@ class FollowUpTask(PatientRecord):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    @property
+    def is_claimable(self) -> bool:
+        """Waiting for someone: new, or back in the queue after an unanswered call."""
+        return self.status in (TaskStatus.PENDING, TaskStatus.UNREACHED) and self.claimed_by_id is None

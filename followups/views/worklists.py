@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from followups.models import FollowUpChannel
+from followups.models import CloseReason, FollowUpChannel
 from followups.selectors import (
     Bucket,
     lead_department_ids,
@@ -25,7 +25,7 @@ from followups.selectors import (
     worklist_page,
     worklist_tasks,
 )
-from followups.services import task_claim, task_reassign
+from followups.services import task_claim, task_precheck, task_reassign
 from followups.services.tasks import staff_of_department
 from hcrm.audit import Event, audit_read
 
@@ -114,12 +114,20 @@ def _back(request: HttpRequest) -> str:
 @require_POST
 @permission_required(["followups.view_followuptask", "followups.claim_followuptask"], raise_exception=True)
 def claim(request: HttpRequest, uuid) -> HttpResponse:
-    """Take a task: only one person can hold it."""
-    task = get_object_or_404(tasks_visible_to(request.user), uuid=uuid)
-    if task_claim(task=task, actor=request.user):
-        messages.success(request, _("The task is yours."))
-    else:
+    """Take a task (only one person can hold it); then re-check that the patient may still be contacted."""
+    task = get_object_or_404(tasks_visible_to(request.user).select_related("patient", "plan"), uuid=uuid)
+    if not task_claim(task=task, actor=request.user):
         messages.error(request, _("Someone else has taken this task, or it is not waiting any more."))
+        return redirect(_back(request))
+    # Re-checked as work starts: nobody phones a patient who died, is back in hospital or said no.
+    reason = task_precheck(task=task)
+    if reason:
+        messages.warning(
+            request,
+            _("The task was closed instead: %(reason)s.") % {"reason": CloseReason(reason).label},
+        )
+    else:
+        messages.success(request, _("The task is yours."))
     return redirect(_back(request))
 
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from followups.models import FollowUpPlan, FollowUpTask
 from hcrm.models import AuditEntry
 from hcrm.roles import Role
-from tests.factories import PatientFactory, UserFactory
+from tests.factories import PatientFactory, SegmentFactory, UserFactory
 from tests.followups.factories import plan, questionnaire, task
 
 pytestmark = pytest.mark.django_db
@@ -155,6 +155,20 @@ def test_a_nurse_claims_a_task_and_a_second_claim_changes_nothing(client, staff,
     assert (target.status, target.claimed_by) == ("claimed", staff["nurse"])
 
 
+def test_claiming_the_task_of_a_patient_who_died_closes_it_with_the_reason(client, staff, tasks, patient):
+    target = tasks["today"]
+    patient.is_deceased = True
+    patient.save()
+
+    response = _signed_in(client, staff["nurse"]).post(f"/followups/tasks/{target.uuid}/claim/", follow=True)
+
+    target.refresh_from_db()
+    assert (target.status, target.closed_reason) == ("closed", "deceased")
+    assert [str(message) for message in response.context["messages"]] == [
+        "The task was closed instead: Patient deceased."
+    ]
+
+
 def test_claims_by_anonymous_wrong_role_and_other_department_change_nothing(client, staff, tasks):
     target = tasks["today"]
     url = f"/followups/tasks/{target.uuid}/claim/"
@@ -211,6 +225,31 @@ def test_reassigning_outside_the_department_or_without_the_right_changes_nothing
     assert target.assignee is None
 
 
+@pytest.mark.parametrize("rows", [2, 12])
+def test_the_department_worklist_query_count_does_not_grow_with_rows(
+    client, staff, internal_medicine, django_assert_num_queries, rows
+):
+    for offset in range(rows):
+        task(patient=PatientFactory(), department=internal_medicine, due_date=_day(0), offset_days=offset)
+    client = _signed_in(client, staff["department_head"])
+    ContentType.objects.get_for_model(AuditEntry)
+
+    # As my worklist, and the departments the head leads.
+    with django_assert_num_queries(9 + SESSION_QUERIES):
+        response = client.get("/followups/department/")
+
+    assert len(response.context["tasks"]) == rows
+
+
+def test_the_reassign_page_offers_the_colleagues_of_the_task_s_department(client, staff, tasks):
+    response = _signed_in(client, staff["department_head"]).get(f"/followups/tasks/{tasks['today'].uuid}/reassign/")
+
+    assert response.status_code == 200
+    assert list(response.context["form"].fields["assignee"].queryset) == sorted(
+        [staff[role] for role in Role.values], key=lambda user: (user.full_name, user.username)
+    )
+
+
 # --- Plans ------------------------------------------------------------------------------------------
 
 
@@ -239,6 +278,23 @@ def test_plans_are_listed_for_staff_who_work_follow_ups(client, staff, internal_
 
     assert (analyst.status_code, nurse.status_code) == (403, 200)
     assert [(row.name, editable) for row, editable in nurse.context["rows"]] == [("出院随访", False)]
+
+
+@pytest.mark.parametrize("rows", [2, 12])
+def test_the_plan_list_query_count_does_not_grow_with_rows(
+    client, staff, internal_medicine, django_assert_num_queries, rows
+):
+    form = questionnaire()
+    segment = SegmentFactory()
+    for index in range(rows):
+        plan(name=f"计划{index}", department=internal_medicine, questionnaire=form, trigger="segment", segment=segment)
+    client = _signed_in(client, staff["department_head"])
+
+    # User, permissions (2), roles, departments, the plans with their departments, questionnaires, segments.
+    with django_assert_num_queries(6 + SESSION_QUERIES):
+        response = client.get("/followups/plans/")
+
+    assert [editable for _plan, editable in response.context["rows"]] == [True] * rows
 
 
 def test_a_department_head_creates_a_plan_for_the_department(client, staff, internal_medicine):
