@@ -84,10 +84,13 @@ def bucket_condition(bucket: str, when: Window) -> Q:
     return Q(due_at__gte=when.end)
 
 
-def worklist_counts(tasks: QuerySet[FollowUpTask], when: Window) -> dict[str, int]:
-    """Counts by bucket and by channel of `tasks`, in one query."""
-    aggregates = {bucket: Count("pk", filter=bucket_condition(bucket, when)) for bucket in Bucket.ALL}
-    aggregates |= {f"channel_{channel}": Count("pk", filter=Q(channel=channel)) for channel in FollowUpChannel.values}
+def worklist_counts(tasks: QuerySet[FollowUpTask], when: Window, *, bucket: str) -> dict[str, int]:
+    """Counts of `tasks` by due bucket, and by channel within `bucket`, in one query."""
+    aggregates = {name: Count("pk", filter=bucket_condition(name, when)) for name in Bucket.ALL}
+    within = bucket_condition(bucket, when)
+    aggregates |= {
+        f"channel_{channel}": Count("pk", filter=within & Q(channel=channel)) for channel in FollowUpChannel.values
+    }
     return tasks.aggregate(**aggregates)
 
 

@@ -50,6 +50,10 @@ class PlanForm(forms.ModelForm):
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["questionnaire"].queryset = Questionnaire.objects.filter(status=QuestionnaireStatus.ACTIVE)
+        # Choices name rows by their public keys: integer primary keys stay in the database.
+        for name, key in (("department", "code"), ("assignee_department", "code"), ("segment", "uuid")):
+            self.fields[name].to_field_name = key
+        self.fields["questionnaire"].to_field_name = "uuid"
         if not sees_every_department(user):
             # A department head writes the plans of their own departments.
             departments = lead_departments(user)
@@ -109,7 +113,7 @@ def plan_edit(request: HttpRequest, uuid) -> HttpResponse:
 
 
 class ScheduleForm(forms.Form):
-    questionnaire = forms.ModelChoiceField(queryset=None, label=gettext_lazy("Questionnaire"))
+    questionnaire = forms.ModelChoiceField(queryset=None, label=gettext_lazy("Questionnaire"), to_field_name="uuid")
     channel = forms.ChoiceField(label=gettext_lazy("Channel"), choices=FollowUpChannel.choices)
     in_days = forms.IntegerField(
         label=gettext_lazy("In how many days"), min_value=0, max_value=3650, required=False, initial=14
@@ -117,7 +121,9 @@ class ScheduleForm(forms.Form):
     due_date = forms.DateField(
         label=gettext_lazy("Or on"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    assignee = forms.ModelChoiceField(queryset=None, label=gettext_lazy("Who follows up"), required=False)
+    assignee = forms.ModelChoiceField(
+        queryset=None, label=gettext_lazy("Who follows up"), required=False, to_field_name="uuid"
+    )
     note = forms.CharField(label=gettext_lazy("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args, user, **kwargs) -> None:

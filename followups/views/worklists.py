@@ -51,7 +51,7 @@ def _worklist(request: HttpRequest, tasks, *, title: str, department=None, depar
     bucket = data.get("when") or Bucket.TODAY
     channel = data.get("channel") or ""
     when = window()
-    counts = worklist_counts(tasks, when)
+    counts = worklist_counts(tasks, when, bucket=bucket)
     rows = worklist_page(tasks, bucket=bucket, channel=channel, when=when)
     audit_read(
         event=Event.LIST,
@@ -132,7 +132,7 @@ def claim(request: HttpRequest, uuid) -> HttpResponse:
 
 
 class ReassignForm(forms.Form):
-    assignee = forms.ModelChoiceField(queryset=None, label=gettext_lazy("Give to"))
+    assignee = forms.ModelChoiceField(queryset=None, label=gettext_lazy("Give to"), to_field_name="uuid")
 
     def __init__(self, *args, department_id, **kwargs) -> None:
         super().__init__(*args, **kwargs)

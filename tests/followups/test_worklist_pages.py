@@ -72,7 +72,7 @@ def test_a_nurse_sees_her_pool_due_today_with_counts_by_bucket_and_channel(clien
         ("upcoming", 1),
     ]
     assert [(value, count) for value, _label, count in response.context["channels"]] == [
-        ("phone", 3),
+        ("phone", 1),
         ("sms", 1),
         ("email", 0),
         ("letter", 0),
@@ -197,7 +197,7 @@ def test_a_department_head_reassigns_to_a_colleague(client, staff, tasks):
     target = tasks["today"]
 
     response = _signed_in(client, staff["department_head"]).post(
-        f"/followups/tasks/{target.uuid}/reassign/", {"assignee": staff["doctor"].pk}
+        f"/followups/tasks/{target.uuid}/reassign/", {"assignee": str(staff["doctor"].uuid)}
     )
 
     target.refresh_from_db()
@@ -209,11 +209,11 @@ def test_reassigning_outside_the_department_or_without_the_right_changes_nothing
     target = tasks["today"]
     url = f"/followups/tasks/{target.uuid}/reassign/"
 
-    anonymous = client.post(url, {"assignee": staff["doctor"].pk})
-    nurse = _signed_in(client, staff["nurse"]).post(url, {"assignee": staff["doctor"].pk})
-    to_stranger = _signed_in(client, staff["department_head"]).post(url, {"assignee": staff["other_doctor"].pk})
+    anonymous = client.post(url, {"assignee": str(staff["doctor"].uuid)})
+    nurse = _signed_in(client, staff["nurse"]).post(url, {"assignee": str(staff["doctor"].uuid)})
+    to_stranger = _signed_in(client, staff["department_head"]).post(url, {"assignee": str(staff["other_doctor"].uuid)})
     other_head = UserFactory(roles=[Role.DEPARTMENT_HEAD], departments=[staff["other_doctor"].departments.get()])
-    foreign = _signed_in(client, other_head).post(url, {"assignee": staff["doctor"].pk})
+    foreign = _signed_in(client, other_head).post(url, {"assignee": str(staff["doctor"].uuid)})
 
     target.refresh_from_db()
     assert (anonymous.status_code, nurse.status_code, to_stranger.status_code, foreign.status_code) == (
@@ -253,14 +253,14 @@ def test_the_reassign_page_offers_the_colleagues_of_the_task_s_department(client
 # --- Plans ------------------------------------------------------------------------------------------
 
 
-def _plan_post(questionnaire_pk: int, department_pk: int | str = "", **fields) -> dict:
+def _plan_post(questionnaire, department=None, **fields) -> dict:
     return {
         "name": "出院随访",
         "active": "on",
         "trigger": "discharge",
-        "department": department_pk,
+        "department": department.code if department else "",
         "offsets": "7, 3，30",
-        "questionnaire": questionnaire_pk,
+        "questionnaire": str(questionnaire.uuid),
         "channel": "phone",
         "assignee_kind": "role",
         "assignee_role": "nurse",
@@ -301,7 +301,7 @@ def test_a_department_head_creates_a_plan_for_the_department(client, staff, inte
     form = questionnaire()
 
     response = _signed_in(client, staff["department_head"]).post(
-        "/followups/plans/new/", _plan_post(form.pk, internal_medicine.pk)
+        "/followups/plans/new/", _plan_post(form, internal_medicine)
     )
 
     created = FollowUpPlan.objects.get()
@@ -317,7 +317,7 @@ def test_a_plan_form_names_the_fields_the_service_refuses(client, staff, interna
     form = questionnaire()
 
     response = _signed_in(client, staff["department_head"]).post(
-        "/followups/plans/new/", _plan_post(form.pk, internal_medicine.pk, trigger="diagnosis", offsets="3, 3")
+        "/followups/plans/new/", _plan_post(form, internal_medicine, trigger="diagnosis", offsets="3, 3")
     )
 
     assert response.status_code == 400
@@ -331,10 +331,10 @@ def test_plans_of_another_department_or_without_the_right_cannot_be_written(
     form = questionnaire()
     theirs = plan(department=acupuncture, name="针灸随访")
 
-    nurse = _signed_in(client, staff["nurse"]).post("/followups/plans/new/", _plan_post(form.pk, internal_medicine.pk))
+    nurse = _signed_in(client, staff["nurse"]).post("/followups/plans/new/", _plan_post(form, internal_medicine))
     head = _signed_in(client, staff["department_head"])
-    foreign_department = head.post("/followups/plans/new/", _plan_post(form.pk, acupuncture.pk))
-    foreign_plan = head.post(f"/followups/plans/{theirs.uuid}/", _plan_post(form.pk, internal_medicine.pk))
+    foreign_department = head.post("/followups/plans/new/", _plan_post(form, acupuncture))
+    foreign_plan = head.post(f"/followups/plans/{theirs.uuid}/", _plan_post(form, internal_medicine))
 
     theirs.refresh_from_db()
     assert (nurse.status_code, foreign_department.status_code, foreign_plan.status_code) == (403, 400, 404)
@@ -345,7 +345,7 @@ def test_an_administrator_edits_any_plan(client, staff, acupuncture):
     existing = plan(department=acupuncture)
 
     response = _signed_in(client, staff["administrator"]).post(
-        f"/followups/plans/{existing.uuid}/", _plan_post(existing.questionnaire_id, acupuncture.pk, offsets="1")
+        f"/followups/plans/{existing.uuid}/", _plan_post(existing.questionnaire, acupuncture, offsets="1")
     )
 
     existing.refresh_from_db()
@@ -366,7 +366,7 @@ def test_a_doctor_schedules_a_phone_follow_up_in_two_weeks(client, staff, patien
 
     response = _signed_in(client, staff["doctor"]).post(
         f"/followups/patients/{patient.uuid}/schedule/",
-        {"questionnaire": form.pk, "channel": "phone", "in_days": 14, "note": "复查血压"},
+        {"questionnaire": str(form.uuid), "channel": "phone", "in_days": 14, "note": "复查血压"},
     )
 
     scheduled = FollowUpTask.objects.get()
@@ -383,7 +383,7 @@ def test_a_doctor_schedules_a_phone_follow_up_in_two_weeks(client, staff, patien
 def test_scheduling_is_refused_to_anonymous_wrong_role_and_other_department(client, staff, patient):
     form = questionnaire()
     url = f"/followups/patients/{patient.uuid}/schedule/"
-    data = {"questionnaire": form.pk, "channel": "phone", "in_days": 14}
+    data = {"questionnaire": str(form.uuid), "channel": "phone", "in_days": 14}
 
     anonymous = client.post(url, data)
     analyst = _signed_in(client, staff["analyst"]).post(url, data)
