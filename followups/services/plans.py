@@ -377,7 +377,14 @@ def _batches(queryset: QuerySet, size: int):
 
 def _segment_tasks(plan: FollowUpPlan, today: dt.date, size: int) -> int:
     created = 0
-    members = segment_patients(plan.segment.filters, today=today).values_list("pk", flat=True).order_by("pk")
+    # Members already followed up by this plan are left out, so a large segment costs little once swept.
+    followed = FollowUpTask.objects.filter(plan=plan, source_kind=SourceKind.SEGMENT, source_id=plan.segment_id)
+    members = (
+        segment_patients(plan.segment.filters, today=today)
+        .exclude(pk__in=followed.values("patient_id"))
+        .values_list("pk", flat=True)
+        .order_by("pk")
+    )
     last = 0
     while True:
         batch = list(members.filter(pk__gt=last)[:size])

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection, connections
+from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from followups.models import FollowUpTask
@@ -386,6 +386,39 @@ def test_the_sweep_catches_up_once_and_then_creates_nothing(internal_medicine):
         ("复诊", "female", 1),
         ("女性健康", "female", 0),
     ]
+
+
+def test_the_database_refuses_a_second_task_for_the_same_patient_plan_offset_and_source(patient, internal_medicine):
+    discharge_plan = plan(department=internal_medicine, offsets=[3])
+    tasks_for_encounter(encounter=_discharged(patient, internal_medicine))
+    made = FollowUpTask.objects.get()
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        task(
+            patient=patient,
+            plan=discharge_plan,
+            source_kind="encounter",
+            source_id=made.source_id,
+            offset_days=3,
+        )
+
+    assert FollowUpTask.objects.count() == 1
+
+
+def test_a_segment_member_swept_again_after_leaving_and_rejoining_gets_no_second_task(internal_medicine):
+    segment = SegmentFactory(filters={"sexes": ["female"]})
+    plan(name="女性健康", trigger="segment", segment=segment, offsets=[0, 30], assignee_department=internal_medicine)
+    member = PatientFactory(sex="female")
+
+    first = followups_sweep(since=timezone.now())
+    member.sex = "male"
+    member.save()
+    left = followups_sweep(since=timezone.now())
+    member.sex = "female"
+    member.save()
+    back = followups_sweep(since=timezone.now())
+
+    assert (first, left, back) == (2, 0, 0)
 
 
 # --- Pre-check --------------------------------------------------------------------------------------
