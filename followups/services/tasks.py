@@ -163,22 +163,24 @@ _CONSENT_CHANNEL = {
 }
 
 
-def _readmitted(task: FollowUpTask) -> bool:
+def _discharge_reason(task: FollowUpTask) -> str:
+    """For a discharge plan's task: undone discharge (A13) → cancelled, a newer stay still open → readmitted."""
     if task.source_kind != SourceKind.ENCOUNTER or task.plan is None or task.plan.trigger != TriggerKind.DISCHARGE:
-        return False
-    discharge = Encounter.objects.filter(pk=task.source_id).values_list("ended_at", flat=True).first()
-    if discharge is None:
-        return False
-    return (
+        return ""
+    stay = Encounter.objects.filter(pk=task.source_id).values("ended_at", "status").first()
+    if stay is None or stay["ended_at"] is None or stay["status"] == Encounter.Status.CANCELLED:
+        return CloseReason.CANCELLED
+    back_in_hospital = (
         Encounter.objects.filter(
             patient_id=task.patient_id,
             kind=Encounter.Kind.INPATIENT,
-            started_at__gt=discharge,
+            started_at__gt=stay["ended_at"],
             ended_at__isnull=True,
         )
         .exclude(status=Encounter.Status.CANCELLED)
         .exists()
     )
+    return CloseReason.READMITTED if back_in_hospital else ""
 
 
 def task_precheck_reason(task: FollowUpTask) -> str:
@@ -186,15 +188,17 @@ def task_precheck_reason(task: FollowUpTask) -> str:
     patient = task.patient
     if patient.is_deceased:
         return CloseReason.DECEASED
-    if _readmitted(task):
-        return CloseReason.READMITTED
+    discharge_reason = _discharge_reason(task)
+    if discharge_reason:
+        return discharge_reason
     if not consent_granted(patient, purpose=ConsentPurpose.FOLLOW_UP, channel=_CONSENT_CHANNEL[task.channel]):
         return CloseReason.CONSENT_WITHDRAWN
     return ""
 
 
 def task_precheck(*, task: FollowUpTask) -> str:
-    """Re-check `task` before it is worked: a deceased, readmitted or unconsenting patient closes it; the reason."""
+    """Re-check `task` before it is worked: a deceased, readmitted or unconsenting patient (or an undone
+    discharge) closes it; the reason, or "" when the task may go ahead."""
     reason = task_precheck_reason(task)
     if reason and task.is_open:
         with transaction.atomic():

@@ -450,6 +450,30 @@ def test_precheck_closes_a_discharge_task_when_the_patient_is_back_in_hospital(p
     assert (reason, waiting.status, waiting.closed_reason) == ("readmitted", "closed", "readmitted")
 
 
+def test_precheck_cancels_a_discharge_task_when_the_discharge_was_undone(patient, internal_medicine):
+    discharge_plan = plan(department=internal_medicine, offsets=[3])
+    stay = _discharged(patient, internal_medicine, days_ago=2)
+    tasks_for_encounter(encounter=stay)
+    Encounter.objects.filter(pk=stay.pk).update(status="in_progress", ended_at=None)
+    waiting = FollowUpTask.objects.get(plan=discharge_plan)
+
+    reason = task_precheck(task=waiting)
+
+    waiting.refresh_from_db()
+    assert (reason, waiting.status, waiting.closed_reason) == ("cancelled", "closed", "cancelled")
+
+
+def test_precheck_lets_an_ordinary_discharge_task_go_ahead(patient, internal_medicine):
+    discharge_plan = plan(department=internal_medicine, offsets=[3])
+    tasks_for_encounter(encounter=_discharged(patient, internal_medicine, days_ago=2))
+    waiting = FollowUpTask.objects.get(plan=discharge_plan)
+
+    reason = task_precheck(task=waiting)
+
+    waiting.refresh_from_db()
+    assert (reason, waiting.status, waiting.closed_reason) == ("", "pending", "")
+
+
 def test_precheck_closes_when_consent_for_the_channel_is_withdrawn_and_keeps_the_others(patient, staff):
     by_sms = task(patient=patient, channel="sms")
     by_phone = task(patient=patient, channel="phone", offset_days=1)
