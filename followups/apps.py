@@ -8,7 +8,9 @@ class FollowupsConfig(AppConfig):
 
     def ready(self) -> None:
         from followups import models, timeline  # noqa: F401  (registers the timeline provider)
+        from followups.services.plans import tasks_for_records
         from hcrm.audit import audit_register
+        from patients.events import clinical_records_listen
 
         for model in (
             models.Questionnaire,
@@ -17,3 +19,6 @@ class FollowupsConfig(AppConfig):
             models.PatientConstitution,
         ):
             audit_register(model)
+        for model in (models.FollowUpPlan, models.FollowUpTask):
+            audit_register(model)
+        clinical_records_listen(tasks_for_records)

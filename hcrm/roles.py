@@ -174,6 +174,33 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.ANALYST: ["analytics.view_statistics", "patients.view_segment"],
 }
 
+# Follow-up plans and tasks. Scoping to departments is applied by the followups selectors, not here:
+# - working tasks (`claim_followuptask`: claim, call, record attempts) and scheduling a one-off follow-up
+#   from a patient's page (`add_followuptask`): doctors, nurses, agents, department heads, administrators;
+# - a department's worklist and reassigning its tasks (`view_department_followuptask`,
+#   `change_followuptask`): department heads for their departments, administrators;
+# - writing plans (`add_followupplan`, `change_followupplan`): department heads, administrators.
+_FOLLOWUP_WORK = [
+    "followups.view_followupplan",
+    "followups.view_followuptask",
+    "followups.add_followuptask",
+    "followups.claim_followuptask",
+]
+_FOLLOWUP_LEAD = [
+    "followups.view_department_followuptask",
+    "followups.change_followuptask",
+    "followups.add_followupplan",
+    "followups.change_followupplan",
+]
+for _role, _permissions in {
+    Role.DOCTOR: _FOLLOWUP_WORK,
+    Role.NURSE: _FOLLOWUP_WORK,
+    Role.AGENT: _FOLLOWUP_WORK,
+    Role.DEPARTMENT_HEAD: _FOLLOWUP_WORK + _FOLLOWUP_LEAD,
+    Role.ADMINISTRATOR: _FOLLOWUP_WORK + _FOLLOWUP_LEAD,
+}.items():
+    ROLE_PERMISSIONS[_role] = ROLE_PERMISSIONS[_role] + _permissions
+
 
 def roles_sync(**kwargs) -> None:
     """Create the role groups and give each its default permissions (idempotent)."""

@@ -182,6 +182,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "patients.tasks.messages.messages_fail_interrupted",
         "schedule": timedelta(minutes=5),
     },
+    "followups-sweep": {
+        # Catch-up for follow-up tasks the live triggers missed (bulk imports, a listener's failure).
+        "task": "followups.tasks.followups_sweep_recent",
+        "schedule": timedelta(hours=1),
+    },
     "appointments-schedules-generate": {
         # 01:00 in Asia/Shanghai: sessions of the weekly templates for SCHEDULE_WEEKS_AHEAD weeks.
         "task": "appointments.tasks.schedules_generate_ahead",

@@ -33,6 +33,7 @@ urlpatterns = [
     path("patients/", include("patients.urls")),
     path("integrations/", include("integrations.console_urls")),
     path("appointments/", include("appointments.urls")),
+    path("followups/", include("followups.urls")),
     path("portal/", include("appointments.portal.urls")),
     path("api/v1/", include(api_v1)),
     path("fhir/R4/", include("integrations.fhir.urls")),

@@ -1,6 +1,18 @@
 """Follow-ups: questionnaires with versions and responses; plans, tasks, alerts build on them."""
 
 from followups.models.constitution import Constitution, ConstitutionJudgement, PatientConstitution
+from followups.models.plans import (
+    OPEN_STATUSES,
+    AssigneeKind,
+    CloseReason,
+    DiagnosisSystem,
+    FollowUpChannel,
+    FollowUpPlan,
+    FollowUpTask,
+    SourceKind,
+    TaskStatus,
+    TriggerKind,
+)
 from followups.models.questionnaires import (
     Questionnaire,
     QuestionnairePurpose,
@@ -14,6 +26,16 @@ __all__ = [
     "Constitution",
     "ConstitutionJudgement",
     "PatientConstitution",
+    "OPEN_STATUSES",
+    "AssigneeKind",
+    "CloseReason",
+    "DiagnosisSystem",
+    "FollowUpChannel",
+    "FollowUpPlan",
+    "FollowUpTask",
+    "SourceKind",
+    "TaskStatus",
+    "TriggerKind",
     "Questionnaire",
     "QuestionnairePurpose",
     "QuestionnaireResponse",

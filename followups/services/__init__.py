@@ -1,6 +1,37 @@
-"""Every write of the follow-ups app."""
+"""Every write of the follow-ups app goes through a function in this package."""
 
 from followups.services.builtin import builtin_questionnaires_load
 from followups.services.constitution import constitution_record
+from followups.services.plans import (
+    followups_sweep,
+    plan_save,
+    tasks_for_diagnosis,
+    tasks_for_encounter,
+    tasks_for_procedure,
+)
+from followups.services.tasks import (
+    followup_schedule_one_off,
+    task_claim,
+    task_close,
+    task_precheck,
+    task_reassign,
+    task_record_attempt,
+    task_release,
+)
 
-__all__ = ["builtin_questionnaires_load", "constitution_record"]
+__all__ = [
+    "builtin_questionnaires_load",
+    "constitution_record",
+    "followup_schedule_one_off",
+    "followups_sweep",
+    "plan_save",
+    "task_claim",
+    "task_close",
+    "task_precheck",
+    "task_reassign",
+    "task_record_attempt",
+    "task_release",
+    "tasks_for_diagnosis",
+    "tasks_for_encounter",
+    "tasks_for_procedure",
+]

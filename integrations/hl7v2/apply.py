@@ -31,6 +31,7 @@ from integrations.hl7v2.message import Hl7Message, Segment
 from integrations.hl7v2.observations import map_results
 from integrations.hl7v2.scheduling import MappedAppointment, map_appointment
 from integrations.hl7v2.sources import ProfileView
+from patients.events import clinical_records_written
 from patients.models import (
     Allergy,
     ContactPerson,
@@ -237,6 +238,7 @@ def _upsert(
     existing = {row.external_id: row for row in found}
     saved = []
     new = []
+    ended = []
     for key, (_unused, values) in zip(keys, rows, strict=True):
         row = existing.get(key)
         if row is None:
@@ -254,12 +256,16 @@ def _upsert(
                 for name in changed:
                     setattr(row, name, values[name])
                 row_update(row, changed)
+                if model is not Encounter or "ended_at" in changed:
+                    ended.append(row)
         saved.append(row)
     if len(new) == 1 or (new and _per_row_audit()):
         for row in new:
             row_insert(row)
     elif new:
         model.objects.bulk_create(new)
+    if model in (Encounter, Diagnosis, Procedure):
+        clinical_records_written([*new, *ended])
     return saved
 
 

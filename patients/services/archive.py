@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from hcrm.audit import Event, audit_acting_as, audit_read
 from hcrm.models import Department
 from hcrm.services import counter_next
+from patients.events import clinical_records_written
 from patients.models import BreakGlassGrant, Consent, Encounter, Patient, PatientDepartment, Tag
 from patients.pinyin import name_search_keys
 from patients.selectors import can_view_sensitive
@@ -325,6 +326,7 @@ def record_create(*, actor, model: type[models.Model], patient: Patient, data: d
             record.save()
             if isinstance(record, Encounter) and record.department_id:
                 _department_link(patient, [record.department])
+            clinical_records_written([record])
     except IntegrityError:
         raise ValidationError(_("This record already exists.")) from None
     return record
@@ -342,6 +344,8 @@ def record_update(*, actor, record: models.Model, data: dict[str, Any]) -> model
             record.save()
             if isinstance(record, Encounter) and record.department_id:
                 _department_link(record.patient, [record.department])
+            if not isinstance(record, Encounter) or "ended_at" in data:
+                clinical_records_written([record])
     except IntegrityError:
         raise ValidationError(_("This record conflicts with an existing one.")) from None
     return record

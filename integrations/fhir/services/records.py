@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from integrations.fhir.outcome import Issue
 from integrations.fhir.services.plan import Entry
+from patients.events import clinical_records_written
 from patients.models import Encounter, Patient, PatientDepartment
 from patients.services import record_create, record_update
 from patients.validators import validate_not_future
@@ -143,6 +144,11 @@ def records_write_set(plans: list[RecordPlan], *, source: str) -> None:
     for plan in updated:
         _update(plan)
     _department_links([plan.instance for plan in plans if isinstance(plan.instance, Encounter)])
+    clinical_records_written(
+        plan.instance
+        for plan in plans
+        if plan.created or (plan.changed and (not isinstance(plan.instance, Encounter) or "ended_at" in plan.changed))
+    )
 
 
 def _insert(model: type[models.Model], group: list[RecordPlan]) -> None:

@@ -1,0 +1,432 @@
+"""Follow-up plans: saving the rules, and turning encounters, diagnoses, procedures and segments into tasks.
+
+Tasks are inserted with ON CONFLICT DO NOTHING against the `followup_task_once` constraint, so
+whatever fires twice (a trigger, a redelivered discharge, the sweep) creates nothing new.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from followups.models import (
+    AssigneeKind,
+    DiagnosisSystem,
+    FollowUpPlan,
+    FollowUpTask,
+    SourceKind,
+    TriggerKind,
+)
+from hcrm.audit import audit_acting_as
+from hcrm.roles import Role
+from patients.models import CodeSystem, Diagnosis, Encounter, Patient, Procedure
+from patients.selectors.segments import segment_patients
+
+# An offset due longer ago than this is not created: importing last year's discharges must not fill
+# the worklists with follow-ups nobody can do any more.
+LATE_LIMIT_DAYS = 30
+MAX_OFFSET_DAYS = 3650
+SWEEP_BATCH = 500
+
+PLAN_FIELDS = (
+    "name",
+    "active",
+    "trigger",
+    "department",
+    "diagnosis_code_prefix",
+    "diagnosis_system",
+    "procedure_code_prefix",
+    "segment",
+    "offsets",
+    "questionnaire",
+    "channel",
+    "assignee_kind",
+    "assignee_role",
+    "assignee_department",
+    "retry_attempts",
+    "retry_spacing_hours",
+)
+
+_DIAGNOSIS_SYSTEMS = {
+    DiagnosisSystem.WESTERN: (CodeSystem.ICD10,),
+    DiagnosisSystem.TCM: (CodeSystem.TCM_DISEASE, CodeSystem.TCM_SYNDROME),
+}
+_ENCOUNTER_TRIGGERS = (
+    TriggerKind.DISCHARGE,
+    TriggerKind.OUTPATIENT_VISIT,
+    TriggerKind.DIAGNOSIS,
+    TriggerKind.PROCEDURE,
+)
+
+
+def _offsets_clean(value: Any) -> list[int]:
+    if not isinstance(value, list) or not value:
+        raise ValidationError(_("Give at least one offset in days."), code="required")
+    if any(isinstance(item, bool) or not isinstance(item, int) for item in value):
+        raise ValidationError(_("Offsets are whole numbers of days."), code="invalid")
+    if any(item < 0 or item > MAX_OFFSET_DAYS for item in value):
+        raise ValidationError(
+            _("Offsets are between 0 and %(max)d days.") % {"max": MAX_OFFSET_DAYS}, code="out_of_range"
+        )
+    if len(set(value)) != len(value):
+        raise ValidationError(_("An offset is given twice."), code="duplicate")
+    return sorted(value)
+
+
+def _plan_errors(plan: FollowUpPlan) -> dict[str, list[ValidationError]]:
+    errors: dict[str, list[ValidationError]] = {}
+
+    def add(field: str, message: str, code: str = "required") -> None:
+        errors.setdefault(field, []).append(ValidationError(message, code=code))
+
+    try:
+        plan.offsets = _offsets_clean(plan.offsets)
+    except ValidationError as error:
+        errors["offsets"] = [error]
+    plan.diagnosis_code_prefix = plan.diagnosis_code_prefix.strip().upper()
+    plan.procedure_code_prefix = plan.procedure_code_prefix.strip().upper()
+    if plan.trigger == TriggerKind.DIAGNOSIS:
+        if not plan.diagnosis_code_prefix:
+            add("diagnosis_code_prefix", _("A diagnosis plan needs a code prefix."))
+        if not plan.diagnosis_system:
+            add("diagnosis_system", _("A diagnosis plan needs the code system."))
+    if plan.trigger == TriggerKind.PROCEDURE and not plan.procedure_code_prefix:
+        add("procedure_code_prefix", _("A procedure plan needs a code prefix."))
+    if plan.trigger == TriggerKind.SEGMENT and plan.segment_id is None:
+        add("segment", _("A segment plan needs a segment."))
+    if plan.assignee_kind == AssigneeKind.ROLE and not plan.assignee_role:
+        add("assignee_role", _("Choose the role that works these tasks."))
+    if plan.assignee_kind == AssigneeKind.ATTENDING and plan.trigger not in _ENCOUNTER_TRIGGERS:
+        add("assignee_kind", _("Only a plan triggered by an encounter has an attending doctor."), "invalid")
+    if (
+        plan.assignee_kind == AssigneeKind.ROLE
+        and plan.assignee_department_id is None
+        and plan.department_id is None
+        and plan.trigger in (TriggerKind.SEGMENT, TriggerKind.MANUAL)
+    ):
+        add("assignee_department", _("Choose the department whose staff work these tasks."))
+    try:
+        plan.full_clean(exclude=["offsets", "created_by", *errors], validate_constraints=False)
+    except ValidationError as error:
+        for field, messages in error.error_dict.items():
+            errors.setdefault(field, []).extend(messages)
+    return errors
+
+
+def plan_save(*, actor, data: dict[str, Any], plan: FollowUpPlan | None = None) -> FollowUpPlan:
+    """Create a plan, or change `plan`, from `data` (model fields); errors name the fields."""
+    unknown = set(data) - set(PLAN_FIELDS)
+    if unknown:
+        raise ValidationError({name: _("This field cannot be set.") for name in sorted(unknown)})
+    plan = plan or FollowUpPlan(created_by=actor if getattr(actor, "pk", None) else None)
+    for field, value in data.items():
+        setattr(plan, field, value)
+    errors = _plan_errors(plan)
+    if errors:
+        raise ValidationError(errors)
+    try:
+        with transaction.atomic(), audit_acting_as(actor):
+            plan.save()
+    except IntegrityError:
+        raise ValidationError({"name": _("A plan with this name exists.")}) from None
+    return plan
+
+
+# --- Making tasks ---------------------------------------------------------------------------------
+
+
+def _local_date(moment: dt.datetime) -> dt.date:
+    return timezone.localdate(moment, timezone=timezone.get_default_timezone())
+
+
+def day_start(day: dt.date) -> dt.datetime:
+    """The start of `day` in the hospital's zone."""
+    return dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_default_timezone())
+
+
+def _tasks_of_plan(
+    plan: FollowUpPlan,
+    *,
+    patient_id: int,
+    source_kind: str,
+    source_id: int,
+    base: dt.date,
+    department_id: int | None,
+    doctor_id: int | None,
+    today: dt.date,
+) -> list[FollowUpTask]:
+    assignee_id = None
+    role = ""
+    department = plan.assignee_department_id or department_id or plan.department_id
+    if plan.assignee_kind == AssigneeKind.ATTENDING and doctor_id is not None:
+        assignee_id = doctor_id
+    elif plan.assignee_kind == AssigneeKind.ATTENDING:
+        # The HIS named a doctor who has no account here: the department's doctors share the task.
+        role = Role.DOCTOR
+    else:
+        role = plan.assignee_role
+    tasks = []
+    for offset in plan.offsets:
+        due = base + dt.timedelta(days=offset)
+        if (today - due).days > LATE_LIMIT_DAYS:
+            continue
+        tasks.append(
+            FollowUpTask(
+                plan=plan,
+                patient_id=patient_id,
+                source_kind=source_kind,
+                source_id=source_id,
+                offset_days=offset,
+                due_date=due,
+                due_at=day_start(due),
+                channel=plan.channel,
+                questionnaire_id=plan.questionnaire_id,
+                assignee_id=assignee_id,
+                assignee_role=role,
+                department_id=department,
+                max_attempts=plan.retry_attempts,
+                retry_spacing_hours=plan.retry_spacing_hours,
+            )
+        )
+    return tasks
+
+
+def _insert(tasks: list[FollowUpTask]) -> int:
+    """Insert the tasks not made before; the count of those that are new."""
+    if not tasks:
+        return 0
+    keys = {(task.patient_id, task.plan_id, task.offset_days, task.source_kind, task.source_id) for task in tasks}
+    patients = {task.patient_id for task in tasks}
+    before = FollowUpTask.objects.filter(patient_id__in=patients, plan__isnull=False).count()
+    FollowUpTask.objects.bulk_create(tasks, ignore_conflicts=True, batch_size=1000)
+    after = FollowUpTask.objects.filter(patient_id__in=patients, plan__isnull=False).count()
+    return min(after - before, len(keys))
+
+
+def _active_plans(*triggers: str) -> list[FollowUpPlan]:
+    return list(FollowUpPlan.objects.filter(active=True, trigger__in=triggers).order_by("pk"))
+
+
+def _dead_patient_ids(patient_ids: Iterable[int]) -> set[int]:
+    return set(
+        Patient.objects.filter(Q(is_deceased=True) | Q(merged_into__isnull=False), pk__in=set(patient_ids)).values_list(
+            "pk", flat=True
+        )
+    )
+
+
+def _encounter_tasks(encounters: list[Encounter], plans: list[FollowUpPlan], today: dt.date) -> list[FollowUpTask]:
+    tasks: list[FollowUpTask] = []
+    for encounter in encounters:
+        for plan in plans:
+            if plan.department_id is not None and plan.department_id != encounter.department_id:
+                continue
+            if plan.trigger == TriggerKind.DISCHARGE:
+                if encounter.kind != Encounter.Kind.INPATIENT or encounter.ended_at is None:
+                    continue
+                if encounter.status != Encounter.Status.FINISHED:
+                    continue
+                base = _local_date(encounter.ended_at)
+            else:
+                if encounter.kind != Encounter.Kind.OUTPATIENT or encounter.status == Encounter.Status.CANCELLED:
+                    continue
+                base = _local_date(encounter.started_at)
+            tasks += _tasks_of_plan(
+                plan,
+                patient_id=encounter.patient_id,
+                source_kind=SourceKind.ENCOUNTER,
+                source_id=encounter.pk,
+                base=base,
+                department_id=encounter.department_id,
+                doctor_id=encounter.doctor_id,
+                today=today,
+            )
+    return tasks
+
+
+def _encounter_of(record: Diagnosis | Procedure, encounters: dict[int, Encounter]) -> Encounter | None:
+    return encounters.get(record.encounter_id) if record.encounter_id else None
+
+
+def _diagnosis_matches(plan: FollowUpPlan, diagnosis: Diagnosis) -> bool:
+    systems = _DIAGNOSIS_SYSTEMS.get(plan.diagnosis_system, ())
+    return diagnosis.system in systems and diagnosis.code.upper().startswith(plan.diagnosis_code_prefix)
+
+
+def _record_tasks(
+    records: list[Diagnosis] | list[Procedure], plans: list[FollowUpPlan], today: dt.date
+) -> list[FollowUpTask]:
+    encounter_ids = {record.encounter_id for record in records if record.encounter_id}
+    encounters = (
+        {
+            encounter.pk: encounter
+            for encounter in Encounter.objects.filter(pk__in=encounter_ids).only("pk", "department_id", "doctor_id")
+        }
+        if encounter_ids
+        else {}
+    )
+    tasks: list[FollowUpTask] = []
+    for record in records:
+        encounter = _encounter_of(record, encounters)
+        department_id = encounter.department_id if encounter is not None else None
+        if isinstance(record, Diagnosis):
+            kind, moment = SourceKind.DIAGNOSIS, record.diagnosed_at
+            doctor_id = record.doctor_id or (encounter.doctor_id if encounter is not None else None)
+        else:
+            kind, moment = SourceKind.PROCEDURE, record.performed_at
+            doctor_id = record.performer_id or (encounter.doctor_id if encounter is not None else None)
+        for plan in plans:
+            if plan.department_id is not None and plan.department_id != department_id:
+                continue
+            if isinstance(record, Diagnosis) and not _diagnosis_matches(plan, record):
+                continue
+            if isinstance(record, Procedure) and not record.code.upper().startswith(plan.procedure_code_prefix):
+                continue
+            tasks += _tasks_of_plan(
+                plan,
+                patient_id=record.patient_id,
+                source_kind=kind,
+                source_id=record.pk,
+                base=_local_date(moment),
+                department_id=department_id,
+                doctor_id=doctor_id,
+                today=today,
+            )
+    return tasks
+
+
+def _without_dead(tasks: list[FollowUpTask]) -> list[FollowUpTask]:
+    dead = _dead_patient_ids(task.patient_id for task in tasks) if tasks else set()
+    return [task for task in tasks if task.patient_id not in dead]
+
+
+def tasks_for_encounters(*, encounters: list[Encounter], today: dt.date | None = None) -> int:
+    """Make the discharge and outpatient-visit tasks of `encounters` not made before; how many were new."""
+    plans = _active_plans(TriggerKind.DISCHARGE, TriggerKind.OUTPATIENT_VISIT)
+    if not plans or not encounters:
+        return 0
+    return _insert(_without_dead(_encounter_tasks(encounters, plans, today or timezone.localdate())))
+
+
+def tasks_for_encounter(*, encounter: Encounter, today: dt.date | None = None) -> int:
+    """Make the tasks a discharge or an outpatient visit calls for (idempotent)."""
+    return tasks_for_encounters(encounters=[encounter], today=today)
+
+
+def tasks_for_diagnoses(*, diagnoses: list[Diagnosis], today: dt.date | None = None) -> int:
+    """Make the tasks of the diagnosis plans whose code prefix `diagnoses` match (idempotent)."""
+    plans = _active_plans(TriggerKind.DIAGNOSIS)
+    if not plans or not diagnoses:
+        return 0
+    return _insert(_without_dead(_record_tasks(diagnoses, plans, today or timezone.localdate())))
+
+
+def tasks_for_diagnosis(*, diagnosis: Diagnosis, today: dt.date | None = None) -> int:
+    """Make the tasks a recorded diagnosis calls for (idempotent)."""
+    return tasks_for_diagnoses(diagnoses=[diagnosis], today=today)
+
+
+def tasks_for_procedures(*, procedures: list[Procedure], today: dt.date | None = None) -> int:
+    """Make the tasks of the procedure plans whose code prefix `procedures` match (idempotent)."""
+    plans = _active_plans(TriggerKind.PROCEDURE)
+    if not plans or not procedures:
+        return 0
+    return _insert(_without_dead(_record_tasks(procedures, plans, today or timezone.localdate())))
+
+
+def tasks_for_procedure(*, procedure: Procedure, today: dt.date | None = None) -> int:
+    """Make the tasks a recorded procedure calls for (idempotent)."""
+    return tasks_for_procedures(procedures=[procedure], today=today)
+
+
+def tasks_for_records(records: list) -> int:
+    """The listener of the archive's clinical events: tasks for the encounters, diagnoses and procedures written."""
+    encounters = [record for record in records if isinstance(record, Encounter)]
+    diagnoses = [record for record in records if isinstance(record, Diagnosis)]
+    procedures = [record for record in records if isinstance(record, Procedure)]
+    created = 0
+    if encounters:
+        created += tasks_for_encounters(encounters=encounters)
+    if diagnoses:
+        created += tasks_for_diagnoses(diagnoses=diagnoses)
+    if procedures:
+        created += tasks_for_procedures(procedures=procedures)
+    return created
+
+
+# --- The sweep ------------------------------------------------------------------------------------
+
+
+def _batches(queryset: QuerySet, size: int):
+    """Rows of `queryset` in primary-key order, `size` at a time (keyset pagination, no OFFSET)."""
+    last = 0
+    while True:
+        batch = list(queryset.filter(pk__gt=last).order_by("pk")[:size])
+        if not batch:
+            return
+        yield batch
+        last = batch[-1].pk
+
+
+def _segment_tasks(plan: FollowUpPlan, today: dt.date, size: int) -> int:
+    created = 0
+    # Members already followed up by this plan are left out, so a large segment costs little once swept.
+    followed = FollowUpTask.objects.filter(plan=plan, source_kind=SourceKind.SEGMENT, source_id=plan.segment_id)
+    members = (
+        segment_patients(plan.segment.filters, today=today)
+        .exclude(pk__in=followed.values("patient_id"))
+        .values_list("pk", flat=True)
+        .order_by("pk")
+    )
+    last = 0
+    while True:
+        batch = list(members.filter(pk__gt=last)[:size])
+        if not batch:
+            return created
+        last = batch[-1]
+        tasks = []
+        for patient_id in batch:
+            tasks += _tasks_of_plan(
+                plan,
+                patient_id=patient_id,
+                source_kind=SourceKind.SEGMENT,
+                source_id=plan.segment_id,
+                base=today,
+                department_id=None,
+                doctor_id=None,
+                today=today,
+            )
+        created += _insert(tasks)
+
+
+def followups_sweep(*, since: dt.datetime, today: dt.date | None = None, batch_size: int = SWEEP_BATCH) -> int:
+    """Catch up on discharges, visits, diagnoses and procedures since `since`, and segment members; new tasks."""
+    today = today or timezone.localdate()
+    created = 0
+    plans = _active_plans(*TriggerKind.values)
+    triggers = {plan.trigger for plan in plans}
+    if TriggerKind.DISCHARGE in triggers:
+        discharged = Encounter.objects.filter(kind=Encounter.Kind.INPATIENT, ended_at__gte=since)
+        for batch in _batches(discharged, batch_size):
+            created += tasks_for_encounters(encounters=batch, today=today)
+    if TriggerKind.OUTPATIENT_VISIT in triggers:
+        visits = Encounter.objects.filter(kind=Encounter.Kind.OUTPATIENT, started_at__gte=since)
+        for batch in _batches(visits, batch_size):
+            created += tasks_for_encounters(encounters=batch, today=today)
+    if TriggerKind.DIAGNOSIS in triggers:
+        for batch in _batches(Diagnosis.objects.filter(diagnosed_at__gte=since), batch_size):
+            created += tasks_for_diagnoses(diagnoses=batch, today=today)
+    if TriggerKind.PROCEDURE in triggers:
+        for batch in _batches(Procedure.objects.filter(performed_at__gte=since), batch_size):
+            created += tasks_for_procedures(procedures=batch, today=today)
+    for plan in plans:
+        if plan.trigger == TriggerKind.SEGMENT and plan.segment_id is not None:
+            created += _segment_tasks(plan, today, batch_size)
+    return created

@@ -1,0 +1,25 @@
+"""Celery tasks of the follow-ups app: thin, idempotent, run by beat (see CELERY_BEAT_SCHEDULE)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from celery import shared_task
+from django.utils import timezone
+
+from followups.services import followups_sweep
+
+logger = logging.getLogger(__name__)
+
+# The sweep looks back further than it runs often, so a missed run or a late message is caught next time.
+SWEEP_LOOKBACK = dt.timedelta(days=3)
+
+
+@shared_task(name="followups.tasks.followups_sweep_recent", time_limit=1800, soft_time_limit=1700)
+def followups_sweep_recent() -> int:
+    """Make the follow-up tasks of recent discharges, visits, diagnoses, procedures and segments (idempotent)."""
+    created = followups_sweep(since=timezone.now() - SWEEP_LOOKBACK)
+    if created:
+        logger.info("follow-ups: %d tasks made by the sweep", created)
+    return created
