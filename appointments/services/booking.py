@@ -3,7 +3,10 @@
 Capacity is taken by the database: a conditional `UPDATE slot SET taken = taken + 1 WHERE taken <
 capacity` that either takes a place or touches no row, backed by check constraints. Locks are taken
 in one order everywhere: the patient row, then slots by primary key, then the session row (its
-visit-number counter).
+visit-number counter). Row locks name their own table (`of=("self",)`): a plain FOR UPDATE over a join
+would also lock the slot and session rows it reads, out of that order. They are NO KEY UPDATE locks: a
+FOR UPDATE would also wait for every insert that points at the row (an outbox message for the
+patient, say), and such an insert may be waiting for a slot this transaction holds.
 """
 
 from __future__ import annotations
@@ -107,7 +110,7 @@ def _patient_facts(patient: Patient, schedule: Schedule, now: dt.datetime) -> di
         patient=OuterRef("pk"), doctor_id=schedule.doctor_id, date=schedule.date, status__in=ACTIVE_STATUSES
     )
     return (
-        Patient.objects.select_for_update(of=("self",))
+        Patient.objects.select_for_update(of=("self",), no_key=True)
         .filter(pk=patient.pk)
         .order_by()
         .annotate(
@@ -296,7 +299,11 @@ def appointment_confirm(*, appointment: Appointment, door: BookingDoor, now: dt.
     now = now or timezone.now()
     expired = stopped = False
     with transaction.atomic():
-        held = Appointment.objects.select_for_update().select_related("slot", "schedule").get(pk=appointment.pk)
+        held = (
+            Appointment.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("slot", "schedule")
+            .get(pk=appointment.pk)
+        )
         if held.status != AppointmentStatus.HELD:
             raise BookingRefused(
                 "not_held", _("This place is no longer held; choose a slot again."), field="appointment"
@@ -373,7 +380,11 @@ def appointment_cancel(
     if by not in CancelledBy.values:
         raise BookingRefused("cancelled_by", _("Unknown canceller."), field="cancelled_by")
     with transaction.atomic():
-        current = Appointment.objects.select_for_update().select_related("slot", "schedule").get(pk=appointment.pk)
+        current = (
+            Appointment.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("slot", "schedule")
+            .get(pk=appointment.pk)
+        )
         if current.status not in (AppointmentStatus.HELD, AppointmentStatus.BOOKED):
             raise BookingRefused(
                 "not_cancellable",
@@ -408,7 +419,11 @@ def appointment_reschedule(
     """Move a booking to another slot in one transaction: if the new place cannot be had, nothing changes."""
     now = now or timezone.now()
     with transaction.atomic():
-        old = Appointment.objects.select_for_update().select_related("slot", "schedule").get(pk=appointment.pk)
+        old = (
+            Appointment.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("slot", "schedule")
+            .get(pk=appointment.pk)
+        )
         if old.status != AppointmentStatus.BOOKED:
             raise BookingRefused("not_booked", _("Only a booked appointment can be moved."), field="appointment")
         if door.staff is None and now > cancel_deadline(old, booking_policy()):
@@ -446,7 +461,7 @@ def holds_expire(*, now: dt.datetime | None = None, limit: int = 1000) -> int:
 def hold_expire(*, appointment_id: int, now: dt.datetime) -> bool:
     """Free the place of one hold if its time is up (skipped when another worker holds the row)."""
     held = (
-        Appointment.objects.select_for_update(skip_locked=True)
+        Appointment.objects.select_for_update(skip_locked=True, no_key=True)
         .filter(pk=appointment_id, status=AppointmentStatus.HELD, hold_expires_at__lte=now)
         .first()
     )
@@ -463,7 +478,11 @@ def appointment_check_in(*, appointment: Appointment, actor, now: dt.datetime | 
     """Record the patient's arrival on the day."""
     now = now or timezone.now()
     with transaction.atomic():
-        current = Appointment.objects.select_for_update().select_related("slot").get(pk=appointment.pk)
+        current = (
+            Appointment.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("slot")
+            .get(pk=appointment.pk)
+        )
         if current.status != AppointmentStatus.BOOKED:
             raise BookingRefused(
                 "not_booked",
@@ -492,7 +511,7 @@ def no_shows_mark(*, now: dt.datetime | None = None) -> int:
             ):
                 continue  # another worker claimed it
             missed = list(
-                Appointment.objects.select_for_update()
+                Appointment.objects.select_for_update(of=("self",), no_key=True)
                 .filter(schedule_id=schedule_id, status=AppointmentStatus.BOOKED)
                 .select_related("patient")
             )
