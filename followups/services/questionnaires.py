@@ -1,0 +1,96 @@
+"""Questionnaires and their versions: metadata, the item tree, and when editing makes a new version."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from followups.models import Questionnaire, QuestionnaireVersion
+from followups.services.items import items_check
+from hcrm.audit import audit_acting_as
+from hcrm.models import Department
+
+METADATA_FIELDS = ("code", "title", "title_en", "description", "purpose", "status")
+
+
+def _disease_codes(value: Any) -> list[str]:
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        value = value.replace("，", ",").replace(" ", ",").split(",")
+    if not isinstance(value, (list, tuple)) or not all(isinstance(code, str) for code in value):
+        raise ValidationError({"disease_codes": _("Give diagnosis code prefixes as text, separated by commas.")})
+    codes = []
+    for code in value:
+        code = code.strip().upper()
+        if code and code not in codes:
+            codes.append(code)
+    return codes
+
+
+def _departments(value: Any) -> list[Department]:
+    if not value:
+        return []
+    found = []
+    for department in value:
+        if isinstance(department, Department):
+            found.append(department)
+            continue
+        row = Department.objects.filter(pk=department).first() if str(department).isdigit() else None
+        if row is None:
+            row = Department.objects.filter(code=str(department)).first()
+        if row is None:
+            raise ValidationError({"departments": _("No department %(code)s.") % {"code": department}})
+        found.append(row)
+    return found
+
+
+def questionnaire_save(*, actor, data: dict[str, Any], questionnaire: Questionnaire | None = None) -> Questionnaire:
+    """Create a questionnaire or change its metadata (code, titles, purpose, scope, status)."""
+    questionnaire = questionnaire or Questionnaire()
+    for field in METADATA_FIELDS:
+        if field in data:
+            value = data[field]
+            setattr(questionnaire, field, value.strip() if isinstance(value, str) else value)
+    if "disease_codes" in data:
+        questionnaire.disease_codes = _disease_codes(data["disease_codes"])
+    departments = _departments(data["departments"]) if "departments" in data else None
+    questionnaire.full_clean(exclude=["current_version"])
+    with transaction.atomic(), audit_acting_as(actor):
+        questionnaire.save()
+        if departments is not None:
+            questionnaire.departments.set(departments)
+    return questionnaire
+
+
+def questionnaire_version_save(
+    *, actor, questionnaire: Questionnaire, items: list[dict], scoring: dict | None
+) -> QuestionnaireVersion:
+    """Store checked items and scoring: in place while the current version has no responses, else as version N+1."""
+    scoring = scoring or {}
+    items_check(items=items, scoring=scoring)
+    with transaction.atomic(), audit_acting_as(actor):
+        locked = Questionnaire.objects.select_for_update().get(pk=questionnaire.pk)
+        current = locked.current_version
+        if current is not None and not current.responses.exists():
+            current.items, current.scoring = copy.deepcopy(items), copy.deepcopy(scoring)
+            current.save(update_fields=["items", "scoring", "updated_at"])
+            version = current
+        else:
+            last = locked.versions.order_by("-number").values_list("number", flat=True).first() or 0
+            version = QuestionnaireVersion.objects.create(
+                questionnaire=locked,
+                number=last + 1,
+                items=copy.deepcopy(items),
+                scoring=copy.deepcopy(scoring),
+                created_by=actor if isinstance(actor, get_user_model()) else None,
+            )
+            locked.current_version = version
+            locked.save(update_fields=["current_version", "updated_at"])
+    questionnaire.current_version = version
+    return version
