@@ -13,6 +13,8 @@ from rest_framework.renderers import BaseRenderer
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
+from followups.fhir import ImportProblem
+from followups.services import questionnaire_import
 from hcrm.models import User
 from integrations.fhir import reads, registry, services
 from integrations.fhir.outbound_map import instant
@@ -173,7 +175,9 @@ class TypeView(FhirView):
         )
 
     def post(self, request, resource_type: str):
-        self.spec(resource_type, "create")
+        spec = self.spec(resource_type, "create")
+        if resource_type == "Questionnaire":
+            return self.questionnaire_import(spec)
         raw = self.body()
         caller = self.caller_for_write(raw)
         received = services.fhir_receive(
@@ -186,6 +190,35 @@ class TypeView(FhirView):
             peer=self.peer(),
         )
         return self.written(received)
+
+    def questionnaire_import(self, spec: registry.ResourceSpec) -> HttpResponse:
+        """A Questionnaire becomes a new questionnaire, or the next version of the one with its code."""
+        user = self.request.user
+        if not (
+            user.has_perm(registry.SYSTEM_PERMISSION_WRITE)
+            or all(user.has_perm(name) for name in spec.write_permissions)
+        ):
+            raise exceptions.PermissionDenied()
+        raw = self.body()
+        try:
+            data = json.loads(raw.decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise FhirError.single(400, "structure", _("The body is not valid JSON.")) from None
+        try:
+            version = questionnaire_import(actor=user, data=data)
+        except ImportProblem as problem:
+            issues = [
+                Issue("error", "invalid", message, (path,))
+                for path, messages in problem.problems.items()
+                for message in messages
+            ]
+            raise FhirError(400, issues) from None
+        resource = reads.render(user, spec, version)
+        return self.respond(
+            resource,
+            201,
+            {"Location": f"{self.base}Questionnaire/{version.uuid}", "Last-Modified": instant(version.updated_at)},
+        )
 
     def put(self, request, resource_type: str):
         """Conditional update: PUT Patient?identifier=system|value."""
