@@ -37,6 +37,7 @@ urlpatterns = [
     path("integrations/", include("integrations.console_urls")),
     path("appointments/", include("appointments.urls")),
     path("portal/", include("appointments.portal.urls")),
+    path("followups/", include("followups.urls")),
     path("api/v1/", include(api_v1)),
     path("fhir/R4/", include("integrations.fhir.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -122,6 +122,18 @@ def _missing_required(items: list[dict], answers: dict[str, Any]) -> dict[str, s
     }
 
 
+def answers_for(items: list[dict], answers: Any, *, complete: bool) -> dict[str, Any]:
+    """The answers as they would be stored: checked, hidden ones dropped, and (to complete) required ones present."""
+    cleaned = relevant_answers(items, answers_check(items, answers))
+    if complete:
+        missing = _missing_required(items, cleaned)
+        if missing:
+            raise ValidationError(
+                {link: ValidationError(message, code="required") for link, message in missing.items()}
+            )
+    return cleaned
+
+
 def response_save(
     *,
     version: QuestionnaireVersion,

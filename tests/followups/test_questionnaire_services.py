@@ -79,7 +79,9 @@ def test_a_questionnaire_needs_a_known_purpose_and_a_unique_code(head, questionn
 def test_changing_a_questionnaire_is_audited(head, questionnaire):
     questionnaire_save(actor=head, questionnaire=questionnaire, data={"status": "active"})
 
-    entry = AuditEntry.objects.filter(object_pk=str(questionnaire.pk), action=AuditEntry.Action.UPDATE).get()
+    entry = AuditEntry.objects.filter(
+        object_pk=str(questionnaire.pk), content_type__model="questionnaire", action=AuditEntry.Action.UPDATE
+    ).get()
     assert entry.actor == head
     assert entry.changes_dict["status"] == ["draft", "active"]
 
@@ -360,5 +362,7 @@ def test_recording_a_response_is_audited_under_the_patient(version, patient, sta
         version=version, patient=patient, answers={"pain": False}, source="staff", actor=staff["doctor"], complete=True
     )
 
-    entry = AuditEntry.objects.get(object_pk=str(response.pk), action=AuditEntry.Action.CREATE)
+    entry = AuditEntry.objects.get(
+        object_pk=str(response.pk), content_type__model="questionnaireresponse", action=AuditEntry.Action.CREATE
+    )
     assert (entry.actor, entry.patient_uuid) == (staff["doctor"], patient.uuid)

@@ -1,0 +1,7 @@
+"""Staff console URLs of the follow-ups app."""
+
+from followups.views import questionnaires
+
+app_name = "followups"
+
+urlpatterns = [*questionnaires.urlpatterns]
