@@ -76,7 +76,13 @@ def questionnaire_version_save(
     items_check(items=items, scoring=scoring)
     with transaction.atomic(), audit_acting_as(actor):
         locked = Questionnaire.objects.select_for_update().get(pk=questionnaire.pk)
-        current = locked.current_version
+        # Locking the version waits for responses being recorded against it (their foreign key holds a
+        # key-share lock on it) and holds off new ones, so "no responses yet" stays true while editing.
+        current = (
+            QuestionnaireVersion.objects.select_for_update().get(pk=locked.current_version_id)
+            if locked.current_version_id
+            else None
+        )
         if current is not None and not current.responses.exists():
             current.items, current.scoring = copy.deepcopy(items), copy.deepcopy(scoring)
             current.save(update_fields=["items", "scoring", "updated_at"])

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -122,6 +122,19 @@ def _missing_required(items: list[dict], answers: dict[str, Any]) -> dict[str, s
     }
 
 
+def _version_held(version: QuestionnaireVersion) -> QuestionnaireVersion:
+    """The version as stored now, key-share locked until commit so it cannot be edited in place meanwhile.
+
+    Editing takes a row lock on the current version and edits it in place only if it has no responses;
+    this lock makes that edit wait for the response (which it then sees), while responses to one version
+    are still recorded side by side (key-share locks do not conflict with each other).
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM followups_questionnaireversion WHERE id = %s FOR KEY SHARE", [version.pk])
+    return QuestionnaireVersion.objects.get(pk=version.pk)
+
+
 def answers_for(items: list[dict], answers: Any, *, complete: bool) -> dict[str, Any]:
     """The answers as they would be stored: checked, hidden ones dropped, and (to complete) required ones present."""
     cleaned = relevant_answers(items, answers_check(items, answers))
@@ -151,22 +164,17 @@ def response_save(
         raise ValidationError({"answers": _("This response is complete and can no longer change.")})
     if response is not None and (response.version_id != version.pk or response.patient_id != patient.pk):
         raise ValidationError({"answers": _("This response belongs to another questionnaire or patient.")})
-    cleaned = relevant_answers(version.items, answers_check(version.items, answers))
-    if complete:
-        missing = _missing_required(version.items, cleaned)
-        if missing:
-            raise ValidationError(
-                {link: ValidationError(message, code="required") for link, message in missing.items()}
-            )
-    response = response or QuestionnaireResponse(version=version, patient=patient)
-    response.answers = cleaned
-    response.source = source
-    if isinstance(actor, get_user_model()):
-        response.answered_by = actor
-    if complete:
-        response.status = ResponseStatus.COMPLETED
-        response.scores = scores_compute(version.items, version.scoring, cleaned)
-        response.completed_at = timezone.now()
     with transaction.atomic(), audit_acting_as(actor):
+        version = _version_held(version)
+        cleaned = answers_for(version.items, answers, complete=complete)
+        response = response or QuestionnaireResponse(version=version, patient=patient)
+        response.answers = cleaned
+        response.source = source
+        if isinstance(actor, get_user_model()):
+            response.answered_by = actor
+        if complete:
+            response.status = ResponseStatus.COMPLETED
+            response.scores = scores_compute(version.items, version.scoring, cleaned)
+            response.completed_at = timezone.now()
         response.save()
     return response

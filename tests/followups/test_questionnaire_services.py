@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from followups.models import Questionnaire, QuestionnaireResponse, QuestionnaireVersion
 from followups.services import questionnaire_save, questionnaire_version_save, response_save
 from hcrm.models import AuditEntry
+from tests.factories import PatientFactory
 from tests.followups import samples
 
 pytestmark = pytest.mark.django_db
@@ -366,3 +367,41 @@ def test_recording_a_response_is_audited_under_the_patient(version, patient, sta
         object_pk=str(response.pk), content_type__model="questionnaireresponse", action=AuditEntry.Action.CREATE
     )
     assert (entry.actor, entry.patient_uuid) == (staff["doctor"], patient.uuid)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_edit_waits_for_a_response_being_recorded_and_then_makes_the_next_version(staff, internal_medicine):
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("racing transactions need PostgreSQL's concurrent connections")
+    questionnaire = questionnaire_save(actor=None, data={"code": "race", "title": "并发", "purpose": "clinical"})
+    first = questionnaire_version_save(actor=None, questionnaire=questionnaire, items=samples.items(), scoring={})
+    patient = PatientFactory(departments=[internal_medicine])
+    recorded, edited = threading.Event(), []
+
+    def edit() -> None:
+        try:
+            recorded.wait(10)
+            items = samples.items()
+            items[0]["text"] = "改"
+            edited.append(questionnaire_version_save(actor=None, questionnaire=questionnaire, items=items, scoring={}))
+        except Exception as error:  # reported to the test, not swallowed
+            edited.append(error)
+        finally:
+            connections.close_all()
+
+    editor = threading.Thread(target=edit)
+    editor.start()
+    with transaction.atomic():
+        response_save(version=first, patient=patient, answers={"pain": False}, source="phone", complete=True)
+        recorded.set()
+        editor.join(0.5)
+        # Still waiting for this transaction: the response is not committed yet.
+        assert editor.is_alive()
+    editor.join(10)
+
+    first.refresh_from_db()
+    assert (edited[0].number, first.items[0]["text"]) == (2, "请回答以下问题")
