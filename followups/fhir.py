@@ -8,6 +8,7 @@ pass through as they are; the scoring rules travel in an HCRM extension.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import re
@@ -242,9 +243,75 @@ def _translation(element: dict | None, lang: str) -> str:
     return ""
 
 
+ORDINAL_URLS = (
+    "http://hl7.org/fhir/StructureDefinition/ordinalValue",
+    "http://hl7.org/fhir/StructureDefinition/itemWeight",
+)
+
+
+def _value_set_options(value_set: dict) -> list[dict]:
+    """Answer options from a contained ValueSet's expansion or its enumerated concepts, keeping their weights."""
+    found = []
+    concepts = [(None, concept) for concept in (value_set.get("expansion") or {}).get("contains") or ()]
+    if not concepts:
+        for include in (value_set.get("compose") or {}).get("include") or ():
+            concepts += [(include.get("system"), concept) for concept in include.get("concept") or ()]
+    for system, concept in concepts:
+        coding = {
+            key: value
+            for key, value in (
+                ("system", concept.get("system") or system),
+                ("code", concept.get("code")),
+                ("display", concept.get("display")),
+            )
+            if value
+        }
+        option: dict[str, Any] = {"valueCoding": coding}
+        weights = [ext for ext in concept.get("extension") or () if ext.get("url") in ORDINAL_URLS]
+        if weights:
+            option["extension"] = [{"url": ORDINAL_URLS[0], **{k: v for k, v in weights[0].items() if k != "url"}}]
+        found.append(option)
+    return found
+
+
+def _expand_value_sets(items: list[dict], contained: dict[str, dict], path: str) -> dict[str, list[str]]:
+    """Replace `answerValueSet` references to contained value sets with answer options, in place."""
+    problems: dict[str, list[str]] = {}
+    for index, item in enumerate(items):
+        here = f"{path}.item[{index}]"
+        reference = item.get("answerValueSet")
+        if reference:
+            value_set = contained.get(reference[1:]) if reference.startswith("#") else None
+            options = _value_set_options(value_set) if value_set else []
+            if options and not item.get("answerOption"):
+                item["answerOption"] = options
+                del item["answerValueSet"]
+            elif not item.get("answerOption"):
+                problems[f"{here}.answerValueSet"] = [
+                    _(
+                        "%(reference)s cannot be expanded here: give answerOption or a contained ValueSet with its concepts."
+                    )
+                    % {"reference": reference}
+                ]
+        problems |= _expand_value_sets(item.get("item") or [], contained, here)
+    return problems
+
+
 def questionnaire_from_fhir(data: Any) -> dict[str, Any]:
-    """Metadata, items and scoring of a FHIR Questionnaire, validated with the R4B models."""
-    data = _validated(data)
+    """Metadata, items and scoring of a FHIR Questionnaire, validated with the R4B models.
+
+    Answer lists in contained value sets become answer options; external value sets cannot be expanded
+    without a terminology server and are refused.
+    """
+    data = copy.deepcopy(_validated(data))
+    contained = {
+        resource.get("id"): resource
+        for resource in data.get("contained") or ()
+        if resource.get("resourceType") == "ValueSet" and resource.get("id")
+    }
+    problems = _expand_value_sets(data.get("item") or [], contained, "Questionnaire")
+    if problems:
+        raise ImportProblem(problems)
     purpose, departments = "", []
     for context in data.get("useContext") or ():
         for coding in (context.get("valueCodeableConcept") or {}).get("coding") or ():
@@ -265,10 +332,12 @@ def questionnaire_from_fhir(data: Any) -> dict[str, Any]:
         elif extension.get("url") == DISEASE_CODES_URL and extension.get("valueString"):
             disease_codes.append(extension["valueString"])
     status = data.get("status")
+    code = _code_of(data)
     return {
         "metadata": {
-            "code": _code_of(data),
-            "title": (data.get("title") or data.get("name") or "")[:200],
+            "code": code,
+            # A title is what staff pick a questionnaire by; one without a title or name shows its code.
+            "title": (data.get("title") or data.get("name") or code)[:200],
             "title_en": _translation(data.get("_title"), "en")[:200],
             "description": data.get("description") or "",
             "purpose": purpose or "clinical",
@@ -302,9 +371,11 @@ def fhir_location(location: str, items: list[dict]) -> str:
     if location.startswith("scoring"):
         return "Questionnaire.extension(scoring)" + location[len("scoring") :]
     paths = item_paths(items)
-    head, dot, rest = location.partition(".")
-    if head in paths:
-        return paths[head] + (f".{rest}" if dot else "")
+    # linkIds may hold dots ("1.1"): the longest item path the location starts with is the item.
+    for item_path in sorted(paths, key=len, reverse=True):
+        if location == item_path or location.startswith(f"{item_path}."):
+            return paths[item_path] + location[len(item_path) :]
+    head = location.partition(".")[0]
     field = {"code": "url", "title": "title", "purpose": "useContext", "departments": "useContext"}.get(head, head)
     return f"Questionnaire.{field}"
 

@@ -57,6 +57,16 @@ def _shown(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def item_text(item: dict) -> str:
+    """What the form shows: the item's text, else its code's display (coded questions may have no text)."""
+    if item.get("text"):
+        return item["text"]
+    for code in item.get("code") or ():
+        if code.get("display") or code.get("code"):
+            return code.get("display") or code.get("code")
+    return ""
+
+
 def _steps(item: dict) -> list[str]:
     """The points of an integer scale, shown as buttons (a range input could not be left unanswered)."""
     if _kind(item) != "slider":
@@ -84,7 +94,7 @@ def form_rows(items: list[dict], answers: dict[str, Any] | None = None, errors: 
                 "link_id": link_id,
                 "name": field_name(link_id),
                 "kind": _kind(item),
-                "text": item.get("text", ""),
+                "text": item_text(item),
                 "required": bool(item.get("required")),
                 "value": _shown(value),
                 "options": [

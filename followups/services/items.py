@@ -117,7 +117,8 @@ def _check_item(item: Any, where: str, seen: dict[str, dict], errors: ItemErrors
             f"{where}.type",
             _("Type %(type)s is not supported (%(types)s).") % {"type": kind, "types": ", ".join(ITEM_TYPES)},
         )
-    if kind != "display" and not str(item.get("text") or "").strip() and kind != "group":
+    # A coded question (a LOINC item, say) may go without text: forms show its code's display.
+    if kind not in ("display", "group") and not str(item.get("text") or "").strip() and not item.get("code"):
         errors.add(f"{where}.text", _("A question needs its text."))
     if kind == "choice":
         _check_options(item, where, errors)

@@ -236,8 +236,8 @@ def _item_page(request: HttpRequest, questionnaire: Questionnaire, link_id: str 
                 _save(request, questionnaire, items, _scoring(questionnaire))
             except ValidationError as error:
                 for location, texts in error.message_dict.items():
-                    head, _dot, field = location.partition(".")
-                    name = ITEM_FIELDS.get(field.split("[")[0].split(".")[0]) if head == item_path else None
+                    field = location[len(item_path) + 1 :] if location.startswith(f"{item_path}.") else ""
+                    name = ITEM_FIELDS.get(field.split("[")[0].split(".")[0])
                     form.add_error(name, texts if name else [f"{location}: {text}" for text in texts])
                 messages.error(request, _("Not saved: see the problems below."))
             else:

@@ -452,3 +452,61 @@ def test_fhirclient_imports_searches_and_reads_questionnaires_and_responses(live
     assert responses[0].questionnaire == "urn:hcrm:Questionnaire:phq2|1"
     assert [item.answer[0].valueCoding.code for item in responses[0].item] == ["2", "3"]
     assert (responses[0].status, responses[0].subject.reference) == ("completed", f"Patient/{patient.uuid}")
+
+
+def test_a_contained_answer_list_becomes_options_keeping_its_weights():
+    resource = fhir_questionnaire(
+        contained=[
+            {
+                "resourceType": "ValueSet",
+                "id": "frequency",
+                "status": "active",
+                "compose": {
+                    "include": [
+                        {
+                            "system": "http://loinc.org",
+                            "concept": [
+                                {
+                                    "code": "LA6568-5",
+                                    "display": "Not at all",
+                                    "extension": [
+                                        {"url": "http://hl7.org/fhir/StructureDefinition/itemWeight", "valueDecimal": 0}
+                                    ],
+                                },
+                                {"code": "LA6569-3", "display": "Several days"},
+                            ],
+                        }
+                    ]
+                },
+            }
+        ]
+    )
+    resource["item"][0] = {"linkId": "1.1", "text": "Interest", "type": "choice", "answerValueSet": "#frequency"}
+
+    items = questionnaire_from_fhir(resource)["items"]
+
+    assert items[0] == {
+        "linkId": "1.1",
+        "text": "Interest",
+        "type": "choice",
+        "answerOption": [
+            {
+                "valueCoding": {"system": "http://loinc.org", "code": "LA6568-5", "display": "Not at all"},
+                "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/ordinalValue", "valueDecimal": 0}],
+            },
+            {"valueCoding": {"system": "http://loinc.org", "code": "LA6569-3", "display": "Several days"}},
+        ],
+    }
+
+
+def test_problems_with_dotted_link_ids_are_placed_on_the_right_item(editor):
+    resource = fhir_questionnaire()
+    resource["item"] = [
+        {"linkId": "1", "type": "group", "text": "G", "item": [{"linkId": "1.1", "type": "choice", "text": "Q"}]}
+    ]
+
+    response = editor.post_fhir("/fhir/R4/Questionnaire", resource)
+
+    assert [issue["expression"] for issue in response.json()["issue"]] == [
+        ["Questionnaire.item[0].item[0].answerOption"]
+    ]
