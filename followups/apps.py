@@ -10,5 +10,6 @@ class FollowupsConfig(AppConfig):
         from followups import models
         from hcrm.audit import audit_register
 
-        for model in (models.Questionnaire, models.QuestionnaireVersion, models.QuestionnaireResponse):
+        audit_register(models.Questionnaire, m2m_fields=("departments",))
+        for model in (models.QuestionnaireVersion, models.QuestionnaireResponse):
             audit_register(model)

@@ -170,6 +170,7 @@ EVERYTHING_TYPES = (
     "MedicationRequest",
     "AllergyIntolerance",
     "Appointment",
+    "QuestionnaireResponse",
 )
 
 

@@ -235,3 +235,28 @@ def test_recording_a_response_permission_matrix(api, staff, questionnaire, patie
     assert QuestionnaireResponse.objects.count() == (1 if expected == 201 else 0)
     if who == "other_doctor":
         assert response.json()["errors"][0]["field"] == "patient"
+
+
+@pytest.mark.parametrize(
+    ("who", "listed", "retrieved"),
+    [("anonymous", 401, 401), ("analyst", 403, 403), ("other_doctor", 200, 404), ("nurse", 200, 200)],
+)
+def test_reading_responses_permission_matrix(api, staff, answered, who, listed, retrieved):
+    client = api if who == "anonymous" else api.as_user(staff[who])
+
+    listing = client.get("/api/v1/questionnaire-responses/")
+    one = client.get(f"/api/v1/questionnaire-responses/{answered.uuid}/")
+
+    assert (listing.status_code, one.status_code) == (listed, retrieved)
+    if listed == 200:
+        expected = [str(answered.uuid)] if retrieved == 200 else []
+        assert [row["id"] for row in listing.json()["results"]] == expected
+
+
+@pytest.mark.parametrize(("who", "expected"), [("anonymous", 401), ("analyst", 403), ("agent", 200), ("doctor", 200)])
+def test_reading_versions_permission_matrix(api, staff, questionnaire, who, expected):
+    client = api if who == "anonymous" else api.as_user(staff[who])
+
+    response = client.get(f"/api/v1/questionnaire-versions/{questionnaire.current_version.uuid}/")
+
+    assert response.status_code == expected

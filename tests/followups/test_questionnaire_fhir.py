@@ -510,3 +510,11 @@ def test_problems_with_dotted_link_ids_are_placed_on_the_right_item(editor):
     assert [issue["expression"] for issue in response.json()["issue"]] == [
         ["Questionnaire.item[0].item[0].answerOption"]
     ]
+
+
+def test_everything_includes_the_patients_responses(reader, answered, patient):
+    body = reader.get_fhir(f"/fhir/R4/Patient/{patient.uuid}/$everything").json()
+
+    assert body["total"] == 2
+    assert body["entry"][1]["fullUrl"] == f"http://testserver/fhir/R4/QuestionnaireResponse/{answered.uuid}"
+    assert body["entry"][1]["resource"]["questionnaire"] == f"{URL}|1"

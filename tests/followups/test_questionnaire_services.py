@@ -80,11 +80,15 @@ def test_a_questionnaire_needs_a_known_purpose_and_a_unique_code(head, questionn
 def test_changing_a_questionnaire_is_audited(head, questionnaire):
     questionnaire_save(actor=head, questionnaire=questionnaire, data={"status": "active"})
 
-    entry = AuditEntry.objects.filter(
-        object_pk=str(questionnaire.pk), content_type__model="questionnaire", action=AuditEntry.Action.UPDATE
-    ).get()
+    entry = (
+        AuditEntry.objects.filter(
+            object_pk=str(questionnaire.pk), content_type__model="questionnaire", action=AuditEntry.Action.UPDATE
+        )
+        .order_by("pk")
+        .last()
+    )
     assert entry.actor == head
-    assert entry.changes_dict["status"] == ["draft", "active"]
+    assert entry.changes_dict == {"status": ["draft", "active"]}
 
 
 # --- Item checks ----------------------------------------------------------------------------------------
@@ -405,3 +409,16 @@ def test_an_edit_waits_for_a_response_being_recorded_and_then_makes_the_next_ver
 
     first.refresh_from_db()
     assert (edited[0].number, first.items[0]["text"]) == (2, "请回答以下问题")
+
+
+def test_changing_the_departments_of_a_questionnaire_is_audited(head, questionnaire, acupuncture):
+    questionnaire_save(actor=head, questionnaire=questionnaire, data={"departments": [acupuncture]})
+
+    entries = AuditEntry.objects.filter(
+        content_type__model="questionnaire", action=AuditEntry.Action.UPDATE, actor=head
+    ).order_by("pk")
+    assert [entry.changes_dict["departments"] for entry in entries] == [
+        {"type": "m2m", "operation": "add", "objects": ["内科"]},
+        {"type": "m2m", "operation": "delete", "objects": ["内科"]},
+        {"type": "m2m", "operation": "add", "objects": ["针灸科"]},
+    ]
