@@ -29,6 +29,7 @@ from followups.forms import (
     QuestionnaireForm,
     ScoreForm,
     answers_from_post,
+    condition_text,
     form_rows,
     item_from_form,
     item_initial,
@@ -172,7 +173,8 @@ def questionnaire_detail(request: HttpRequest, uuid) -> HttpResponse:
 
     def visit(children: list[dict], depth: int) -> None:
         for item in children:
-            rows.append({"item": item, "depth": range(depth), "conditions": item.get("enableWhen") or []})
+            conditions = [condition_text(condition) for condition in item.get("enableWhen") or ()]
+            rows.append({"item": item, "depth": range(depth), "conditions": conditions})
             visit(item.get("item") or [], depth + 1)
 
     visit(items, 0)

@@ -45,12 +45,15 @@
       var rule = JSON.parse(element.dataset.enableWhen);
       var results = rule.conditions.map(function (c) { return holds(form, c); });
       var shown = rule.behavior === "any" ? results.some(Boolean) : results.every(Boolean);
+      // The hidden attribute loses to the console's display rules for fields; an inline style does not.
       element.hidden = !shown;
+      element.style.display = shown ? "" : "none";
     });
   }
   document.querySelectorAll("[data-questionnaire-form]").forEach(function (form) {
     form.addEventListener("input", function () { refresh(form); });
     form.addEventListener("change", function () { refresh(form); });
     refresh(form);
+    form.dataset.ready = "true";
   });
 })();
