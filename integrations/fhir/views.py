@@ -13,8 +13,6 @@ from rest_framework.renderers import BaseRenderer
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from followups.fhir import ImportProblem
-from followups.services import questionnaire_import
 from hcrm.models import User
 from integrations.fhir import reads, registry, services
 from integrations.fhir.outbound_map import instant
@@ -195,29 +193,28 @@ class TypeView(FhirView):
         """A Questionnaire becomes a new questionnaire, or the next version of the one with its code."""
         user = self.request.user
         if not (
-            user.has_perm(registry.SYSTEM_PERMISSION_WRITE)
-            or all(user.has_perm(name) for name in spec.write_permissions)
+            user.has_perm(registry.SYSTEM_PERMISSION_WRITE) or all(user.has_perm(p) for p in spec.write_permissions)
         ):
             raise exceptions.PermissionDenied()
         raw = self.body()
-        try:
-            data = json.loads(raw.decode("utf-8-sig"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise FhirError.single(400, "structure", _("The body is not valid JSON.")) from None
-        try:
-            version = questionnaire_import(actor=user, data=data)
-        except ImportProblem as problem:
-            issues = [
-                Issue("error", "invalid", message, (path,))
-                for path, messages in problem.problems.items()
-                for message in messages
-            ]
-            raise FhirError(400, issues) from None
-        resource = reads.render(user, spec, version)
+        received = services.fhir_receive(
+            raw=raw,
+            caller=services.caller_for(user),
+            interaction="create",
+            resource_type="Questionnaire",
+            url="Questionnaire",
+            peer=self.peer(),
+        )
+        if received.status != 201:
+            return self.respond(received.body, received.status)
+        resource = received.body
         return self.respond(
             resource,
             201,
-            {"Location": f"{self.base}Questionnaire/{version.uuid}", "Last-Modified": instant(version.updated_at)},
+            {
+                "Location": f"{self.base}Questionnaire/{resource['id']}",
+                "Last-Modified": resource["meta"]["lastUpdated"],
+            },
         )
 
     def put(self, request, resource_type: str):

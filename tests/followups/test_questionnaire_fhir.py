@@ -518,3 +518,25 @@ def test_everything_includes_the_patients_responses(reader, answered, patient):
     assert body["total"] == 2
     assert body["entry"][1]["fullUrl"] == f"http://testserver/fhir/R4/QuestionnaireResponse/{answered.uuid}"
     assert body["entry"][1]["resource"]["questionnaire"] == f"{URL}|1"
+
+
+def test_a_posted_questionnaire_is_stored_raw_with_its_outcome_and_can_be_reprocessed(emr):
+    from integrations.fhir.services import fhir_reprocess
+    from integrations.models import InboundMessage
+
+    refused = emr.post_fhir("/fhir/R4/Questionnaire", fhir_questionnaire(item=[{"linkId": "a", "type": "boolean"}]))
+    taken = emr.post_fhir("/fhir/R4/Questionnaire", fhir_questionnaire())
+
+    rejected, applied = InboundMessage.objects.order_by("pk")
+    assert (refused.status_code, taken.status_code) == (400, 201)
+    assert (rejected.status, rejected.message_type, rejected.error_location) == (
+        "rejected",
+        "Questionnaire/create",
+        "Questionnaire.item[0].text",
+    )
+    assert (applied.status, json.loads(bytes(applied.raw))) == ("applied", fhir_questionnaire())
+
+    again = fhir_reprocess(message=applied)
+
+    assert again.status == 201
+    assert QuestionnaireVersion.objects.count() == 1
