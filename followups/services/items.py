@@ -257,7 +257,8 @@ def _check_scoring(scoring: Any, by_link: dict[str, dict], errors: ItemErrors) -
             errors.add(f"{where}.code", _("Every score needs a code."))
         elif code in codes:
             errors.add(f"{where}.code", _("The score code %(code)s is used twice.") % {"code": code})
-        codes.add(code)
+        else:
+            codes.add(code)
         if rule.get("method", "sum") not in SCORE_METHODS:
             errors.add(
                 f"{where}.method",
@@ -265,21 +266,28 @@ def _check_scoring(scoring: Any, by_link: dict[str, dict], errors: ItemErrors) -
                 % {"method": rule.get("method"), "methods": ", ".join(SCORE_METHODS)},
             )
         items = rule.get("items")
-        if not isinstance(items, list) or not items:
-            errors.add(f"{where}.items", _("A score needs the items it adds up."))
+        if not isinstance(items, list) or not items or not all(isinstance(link, str) for link in items):
+            errors.add(f"{where}.items", _("A score needs the linkIds of the items it adds up."))
             items = []
+        reverse = rule.get("reverse") or []
+        if not isinstance(reverse, list) or not all(isinstance(link, str) for link in reverse):
+            errors.add(f"{where}.reverse", _("Reverse-scored items are a list of linkIds."))
+            reverse = []
         for link_id in items:
             item = by_link.get(link_id)
             if item is None:
                 errors.add(f"{where}.items", _("%(link)s is not an item of this questionnaire.") % {"link": link_id})
             elif not _scored(item):
                 errors.add(f"{where}.items", _("%(link)s carries no score.") % {"link": link_id})
-        for link_id in rule.get("reverse") or []:
+        for link_id in reverse:
             if link_id not in items:
                 errors.add(
                     f"{where}.reverse", _("%(link)s is reversed but not one of the score's items.") % {"link": link_id}
                 )
         low, high = _number(rule.get("min", 0)), _number(rule.get("max", 0))
+        if low is None or high is None:
+            errors.add(f"{where}.min", _("The item minimum and maximum must be numbers."))
+            continue
         needs_range = rule.get("method") == "transformed" or rule.get("reverse")
         if needs_range and (low is None or high is None or low >= high):
             errors.add(f"{where}.min", _("Transformed and reversed scores need an item minimum below the maximum."))
@@ -316,12 +324,45 @@ def _check_bands(bands: Any, where: str, errors: ItemErrors) -> None:
                 )
 
 
+def _location(items: list, loc: tuple) -> str:
+    """Pydantic's `('item', 1, 'item', 0, 'answerOption', 2, 'valueCoding')` → `general/pain.answerOption[2].valueCoding`."""
+    names: list[str] = []
+    children: Any = items
+    position = 0
+    while position + 1 < len(loc) and loc[position] == "item" and isinstance(loc[position + 1], int):
+        index = loc[position + 1]
+        item = children[index] if isinstance(children, list) and index < len(children) else None
+        names.append(str(item.get("linkId") or "?") if isinstance(item, dict) else f"[{index}]")
+        children = item.get("item") if isinstance(item, dict) else None
+        position += 2
+    rest = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc[position:])
+    return ("/".join(names) or "items") + rest
+
+
+def _structure_check(items: list, errors: ItemErrors) -> None:
+    """The items against the FHIR R4 Questionnaire.item model: element names and value types."""
+    from fhir.resources.R4B import get_fhir_model_class
+    from pydantic import ValidationError as PydanticValidationError
+
+    try:
+        get_fhir_model_class("Questionnaire").model_validate(
+            {"resourceType": "Questionnaire", "status": "draft", "item": items}
+        )
+    except PydanticValidationError as error:
+        for detail in error.errors():
+            loc = tuple(part for part in detail.get("loc", ()) if part != "__root__")
+            message = _("Unknown element.") if detail.get("type") == "extra_forbidden" else detail.get("msg", "")
+            errors.add(_location(items, loc), str(message))
+
+
 def items_check(*, items: Any, scoring: Any) -> None:
     """Raise a ValidationError keyed by item path and field if the items or scoring rules are not sound."""
     errors = ItemErrors()
     if not isinstance(items, list) or not items:
         errors.add("items", _("A questionnaire needs at least one item."))
         errors.raise_if_any()
+    _structure_check(items, errors)
+    errors.raise_if_any()
     seen: dict[str, dict] = {}
     for item in items:
         link_id = item.get("linkId") if isinstance(item, dict) else None

@@ -122,15 +122,18 @@ def test_an_unsupported_type_is_named_with_its_path():
     assert errors["general/photo.type"][0].startswith("Type attachment is not supported")
 
 
-def test_answer_option_codes_are_unique_and_scores_numeric():
+def test_answer_option_codes_are_unique():
     items = samples.items()
     items[2]["answerOption"][1]["valueCoding"]["code"] = "good"
+
+    assert check(items) == {"sleep.answerOption[1]": ["The answer option code good is used twice."]}
+
+
+def test_a_score_that_is_not_a_number_is_named_by_its_element():
+    items = samples.items()
     items[2]["answerOption"][2]["extension"][0]["valueDecimal"] = "many"
 
-    assert check(items) == {
-        "sleep.answerOption[1]": ["The answer option code good is used twice."],
-        "sleep.answerOption[2].score": ["The score of option poor must be a number."],
-    }
+    assert list(check(items)) == ["sleep.answerOption[2].extension[0].valueDecimal"]
 
 
 def test_a_condition_must_refer_to_an_earlier_item():
@@ -422,3 +425,30 @@ def test_changing_the_departments_of_a_questionnaire_is_audited(head, questionna
         {"type": "m2m", "operation": "delete", "objects": ["内科"]},
         {"type": "m2m", "operation": "add", "objects": ["针灸科"]},
     ]
+
+
+def test_items_of_the_wrong_shape_are_named_not_crashed_on():
+    items = samples.items()
+    items[2]["answerOption"][0]["valueCoding"] = "good"
+    items[1]["item"][1]["enableWhen"][0]["answerBoolean"] = [True]
+    items[6]["colour"] = "red"
+
+    errors = check(items)
+
+    assert set(errors) == {
+        "sleep.answerOption[0].valueCoding",
+        "general/pain_level.enableWhen[0].answerBoolean",
+        "name.colour",
+    }
+    assert errors["name.colour"] == ["Unknown element."]
+
+
+def test_scoring_rules_of_the_wrong_shape_are_named():
+    scoring = {"scores": [{"code": ["x"], "items": [{"linkId": "sleep"}], "min": "low", "reverse": "sleep"}]}
+
+    assert check(samples.items(), scoring) == {
+        "scoring.scores[0].code": ["Every score needs a code."],
+        "scoring.scores[0].items": ["A score needs the linkIds of the items it adds up."],
+        "scoring.scores[0].reverse": ["Reverse-scored items are a list of linkIds."],
+        "scoring.scores[0].min": ["The item minimum and maximum must be numbers."],
+    }
