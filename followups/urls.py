@@ -1,7 +1,7 @@
 """Staff console URLs of the follow-ups app."""
 
-from followups.views import questionnaires
+from followups.views import builder, questionnaires
 
 app_name = "followups"
 
-urlpatterns = [*questionnaires.urlpatterns]
+urlpatterns = [*questionnaires.urlpatterns, *builder.urlpatterns]
