@@ -260,3 +260,15 @@ def test_reading_versions_permission_matrix(api, staff, questionnaire, who, expe
     response = client.get(f"/api/v1/questionnaire-versions/{questionnaire.current_version.uuid}/")
 
     assert response.status_code == expected
+
+
+def test_listing_versions_takes_a_fixed_number_of_queries(api, staff, catalogue, django_assert_num_queries):
+    for code in ("satisfaction", "needling"):
+        questionnaire_version_save(actor=None, questionnaire=catalogue[code], items=samples.items(), scoring={})
+    client = api.as_user(staff["doctor"])
+    client.get("/api/v1/questionnaire-versions/")
+
+    with django_assert_num_queries(4):
+        response = client.get("/api/v1/questionnaire-versions/")
+
+    assert len(response.json()["results"]) == 3

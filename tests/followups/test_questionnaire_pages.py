@@ -367,3 +367,49 @@ def test_an_invalid_upload_names_the_element(head):
 
     assert "Questionnaire.item[0].text: A question needs its text." in response.content.decode()
     assert Questionnaire.objects.count() == 0
+
+
+# --- The reusable form helpers --------------------------------------------------------------------------
+
+
+def test_answers_are_read_from_a_posted_form_by_linkid():
+    from django.http import QueryDict
+
+    from followups.forms import answers_from_post
+
+    data = QueryDict(mutable=True)
+    data.update({"q-pain": "是", "q-pain_level": " 7 ", "q-sleep": "", "q-name": "张三", "q-intro": "x", "csrf": "t"})
+    data.setlist("q-symptoms", ["cough", "", "fever"])
+
+    assert answers_from_post(samples.ITEMS, data) == {
+        "pain": True,
+        "pain_level": "7",
+        "symptoms": ["cough", "fever"],
+        "name": "张三",
+    }
+
+
+def test_form_rows_carry_values_choices_and_errors():
+    from followups.forms import form_rows
+
+    rows = form_rows(
+        samples.ITEMS, {"pain": True, "symptoms": ["fever"], "sleep": "fair"}, {"pain_level": ["At most 10."]}
+    )
+
+    general, sleep, symptoms = rows[1], rows[2], rows[3]
+    pain, level = general["children"]
+    assert (pain["kind"], pain["value"], pain["required"]) == ("boolean", "true", True)
+    assert (level["kind"], level["steps"][:3], level["error"]) == ("slider", ["0", "1", "2"], "At most 10.")
+    assert json.loads(level["enable_when"]) == {
+        "behavior": "all",
+        "conditions": [{"question": "pain", "operator": "=", "answerBoolean": True}],
+    }
+    assert [(option["code"], option["checked"]) for option in sleep["options"]] == [
+        ("good", False),
+        ("fair", True),
+        ("poor", False),
+    ]
+    assert (symptoms["kind"], [option["checked"] for option in symptoms["options"]]) == (
+        "multiple",
+        [False, True, False],
+    )
