@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _lazy
 
 from followups.models import Questionnaire, QuestionnairePurpose, QuestionnaireStatus
 from followups.scoring import option_code, walk
+from followups.selectors import manages_all_questionnaires
 from followups.services.items import (
     MAX_VALUE_URL,
     MIN_VALUE_URL,
@@ -163,6 +164,15 @@ class QuestionnaireForm(forms.Form):
         required=False,
         help_text=_lazy("ICD-10 or TCM code prefixes separated by commas, e.g. I10, E11; empty: any."),
     )
+
+    def __init__(self, *args, user=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if user is not None and not manages_all_questionnaires(user):
+            # Department heads scope questionnaires to their own departments.
+            departments = self.fields["departments"]
+            departments.queryset = departments.queryset.filter(pk__in=sorted(user.department_ids))
+            departments.required = True
+            departments.help_text = _lazy("Your departments this questionnaire is meant for.")
 
     @classmethod
     def initial_for(cls, questionnaire: Questionnaire) -> dict:

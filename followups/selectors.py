@@ -6,6 +6,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from followups.models import Questionnaire, QuestionnaireResponse
 from hcrm.models import Department
+from hcrm.roles import Role
 from patients.selectors import patients_visible_to
 
 
@@ -43,3 +44,22 @@ def responses_visible_to(user) -> QuerySet[QuestionnaireResponse]:
     """Responses of the patients `user` may see."""
     visible = patients_visible_to(user).filter(pk=OuterRef("patient_id"))
     return QuestionnaireResponse.objects.filter(Exists(visible))
+
+
+def manages_all_questionnaires(user) -> bool:
+    """Administrators change every questionnaire, those meant for every department included."""
+    return bool(getattr(user, "is_superuser", False)) or Role.ADMINISTRATOR in getattr(user, "role_codes", ())
+
+
+def questionnaire_editable_by(user, questionnaire: Questionnaire) -> bool:
+    """Others (department heads, by default) change questionnaires meant only for their own departments.
+
+    A questionnaire shared with another department, or meant for every one, changes that department's
+    follow-ups too, so it is left to administrators.
+    """
+    if manages_all_questionnaires(user):
+        return True
+    if questionnaire.pk is None:
+        return True
+    scope = {department.pk for department in questionnaire.departments.all()}
+    return bool(scope) and scope <= set(user.department_ids)

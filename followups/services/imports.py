@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from followups.fhir import ImportProblem, fhir_location, questionnaire_from_fhir
 from followups.models import Questionnaire, QuestionnaireVersion
+from followups.selectors import manages_all_questionnaires
 from followups.services.questionnaires import questionnaire_save, questionnaire_version_save
 
 
@@ -19,6 +21,10 @@ def questionnaire_import(*, actor, data: Any) -> QuestionnaireVersion:
     try:
         with transaction.atomic():
             existing = Questionnaire.objects.filter(code=metadata["code"]).first()
+            head = isinstance(actor, get_user_model()) and not manages_all_questionnaires(actor)
+            if existing is None and not metadata["departments"] and head:
+                # A department head's import is meant for their departments unless it says otherwise.
+                metadata["departments"] = sorted(actor.department_ids)
             if existing is not None:
                 # The questionnaire keeps its own scope and status; the import brings its questions.
                 metadata = {"title": metadata["title"]} | (

@@ -6,11 +6,12 @@ import copy
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from followups.models import Questionnaire, QuestionnaireVersion
+from followups.selectors import manages_all_questionnaires, questionnaire_editable_by
 from followups.services.items import items_check
 from hcrm.audit import audit_acting_as
 from hcrm.models import Department
@@ -41,8 +42,10 @@ def _departments(value: Any) -> list[Department]:
         if isinstance(department, Department):
             found.append(department)
             continue
-        row = Department.objects.filter(pk=department).first() if str(department).isdigit() else None
-        if row is None:
+        # A number is a primary key (from a form), text a department code (from an import).
+        if isinstance(department, int):
+            row = Department.objects.filter(pk=department).first()
+        else:
             row = Department.objects.filter(code=str(department)).first()
         if row is None:
             raise ValidationError({"departments": _("No department %(code)s.") % {"code": department}})
@@ -50,9 +53,30 @@ def _departments(value: Any) -> list[Department]:
     return found
 
 
+def _check_editable(actor, questionnaire: Questionnaire) -> None:
+    if isinstance(actor, get_user_model()) and not questionnaire_editable_by(actor, questionnaire):
+        raise PermissionDenied(
+            _("Questionnaires of other departments, or of every department, are changed by administrators.")
+        )
+
+
+def _check_scope(actor, departments: list[Department] | None, questionnaire: Questionnaire) -> None:
+    """Staff who do not manage every questionnaire keep a questionnaire within their own departments."""
+    if not isinstance(actor, get_user_model()) or manages_all_questionnaires(actor):
+        return
+    scope = (
+        departments if departments is not None else list(questionnaire.departments.all()) if questionnaire.pk else []
+    )
+    if not scope or not {department.pk for department in scope} <= set(actor.department_ids):
+        raise ValidationError(
+            {"departments": _("Choose one or more of your own departments; administrators scope questionnaires wider.")}
+        )
+
+
 def questionnaire_save(*, actor, data: dict[str, Any], questionnaire: Questionnaire | None = None) -> Questionnaire:
     """Create a questionnaire or change its metadata (code, titles, purpose, scope, status)."""
     questionnaire = questionnaire or Questionnaire()
+    _check_editable(actor, questionnaire)
     for field in METADATA_FIELDS:
         if field in data:
             value = data[field]
@@ -60,6 +84,7 @@ def questionnaire_save(*, actor, data: dict[str, Any], questionnaire: Questionna
     if "disease_codes" in data:
         questionnaire.disease_codes = _disease_codes(data["disease_codes"])
     departments = _departments(data["departments"]) if "departments" in data else None
+    _check_scope(actor, departments, questionnaire)
     questionnaire.full_clean(exclude=["current_version"])
     with transaction.atomic(), audit_acting_as(actor):
         questionnaire.save()
@@ -73,6 +98,7 @@ def questionnaire_version_save(
 ) -> QuestionnaireVersion:
     """Store checked items and scoring: in place while the current version has no responses, else as version N+1."""
     scoring = scoring or {}
+    _check_editable(actor, questionnaire)
     items_check(items=items, scoring=scoring)
     with transaction.atomic(), audit_acting_as(actor):
         locked = Questionnaire.objects.select_for_update().get(pk=questionnaire.pk)

@@ -22,7 +22,7 @@ from followups.models import Questionnaire, QuestionnaireVersion
 from followups.scoring import walk
 from followups.services import questionnaire_version_save
 from followups.services.items import ANSWERED_TYPES
-from followups.views.questionnaires import EDIT, items_of, questionnaire_of, scoring_of
+from followups.views.questionnaires import EDIT, editable_questionnaire, items_of, scoring_of
 
 # Builder error fields (`general/pain.answerOption[1]` → `answerOption`) → the item form's fields.
 ITEM_FIELDS = {
@@ -149,20 +149,20 @@ def _item_page(request: HttpRequest, questionnaire: Questionnaire, link_id: str 
 @login_required
 @permission_required(EDIT, raise_exception=True)
 def item_add(request: HttpRequest, uuid) -> HttpResponse:
-    return _item_page(request, questionnaire_of(uuid), None)
+    return _item_page(request, editable_questionnaire(request, uuid), None)
 
 
 @login_required
 @permission_required(EDIT, raise_exception=True)
 def item_edit(request: HttpRequest, uuid, link_id: str) -> HttpResponse:
-    return _item_page(request, questionnaire_of(uuid), link_id)
+    return _item_page(request, editable_questionnaire(request, uuid), link_id)
 
 
 @login_required
 @permission_required(EDIT, raise_exception=True)
 @require_POST
 def item_remove(request: HttpRequest, uuid, link_id: str) -> HttpResponse:
-    questionnaire = questionnaire_of(uuid)
+    questionnaire = editable_questionnaire(request, uuid)
     items = items_of(questionnaire)
     found = _locate(items, link_id)
     if found is None:
@@ -183,7 +183,7 @@ def item_remove(request: HttpRequest, uuid, link_id: str) -> HttpResponse:
 @require_POST
 def item_move(request: HttpRequest, uuid, link_id: str) -> HttpResponse:
     """Move an item up or down among its siblings."""
-    questionnaire = questionnaire_of(uuid)
+    questionnaire = editable_questionnaire(request, uuid)
     items = items_of(questionnaire)
     found = _locate(items, link_id)
     if found is None:
@@ -203,7 +203,7 @@ def item_move(request: HttpRequest, uuid, link_id: str) -> HttpResponse:
 @permission_required(EDIT, raise_exception=True)
 def json_edit(request: HttpRequest, uuid) -> HttpResponse:
     """Items and scoring rules as JSON, for what the item form does not cover."""
-    questionnaire = questionnaire_of(uuid)
+    questionnaire = editable_questionnaire(request, uuid)
     initial = {
         "items": json.dumps(items_of(questionnaire), ensure_ascii=False, indent=2),
         "scoring": json.dumps(scoring_of(questionnaire), ensure_ascii=False, indent=2),
@@ -239,7 +239,7 @@ def _scored_choices(items: list[dict]) -> list[tuple[str, str]]:
 @permission_required(EDIT, raise_exception=True)
 def score_edit(request: HttpRequest, uuid, code: str | None = None) -> HttpResponse:
     """Add or change one scoring rule and its interpretation bands."""
-    questionnaire = questionnaire_of(uuid)
+    questionnaire = editable_questionnaire(request, uuid)
     items, scoring = items_of(questionnaire), scoring_of(questionnaire)
     rules = scoring.setdefault("scores", [])
     position = next((index for index, rule in enumerate(rules) if rule.get("code") == code), None)
@@ -274,7 +274,7 @@ def score_edit(request: HttpRequest, uuid, code: str | None = None) -> HttpRespo
 @permission_required(EDIT, raise_exception=True)
 @require_POST
 def score_remove(request: HttpRequest, uuid, code: str) -> HttpResponse:
-    questionnaire = questionnaire_of(uuid)
+    questionnaire = editable_questionnaire(request, uuid)
     scoring = scoring_of(questionnaire)
     scoring["scores"] = [rule for rule in scoring.get("scores") or [] if rule.get("code") != code]
     _save(request, questionnaire, items_of(questionnaire), scoring)

@@ -11,7 +11,7 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -23,7 +23,7 @@ from followups.fhir import ImportProblem, questionnaire_resource
 from followups.forms import FilterForm, ImportForm, QuestionnaireForm, answers_from_post, form_rows
 from followups.models import Questionnaire, QuestionnaireVersion
 from followups.scoring import scores_compute
-from followups.selectors import questionnaires_filtered
+from followups.selectors import questionnaire_editable_by, questionnaires_filtered
 from followups.services import answers_for, questionnaire_import, questionnaire_save
 
 EDIT = ("followups.change_questionnaire", "followups.change_questionnaireversion", "followups.add_questionnaireversion")
@@ -31,6 +31,14 @@ EDIT = ("followups.change_questionnaire", "followups.change_questionnaireversion
 
 def questionnaire_of(uuid) -> Questionnaire:
     return get_object_or_404(Questionnaire.objects.select_related("current_version"), uuid=uuid)
+
+
+def editable_questionnaire(request: HttpRequest, uuid) -> Questionnaire:
+    """The questionnaire, if the user may change it (department heads: those of their own departments only)."""
+    questionnaire = questionnaire_of(uuid)
+    if not questionnaire_editable_by(request.user, questionnaire):
+        raise PermissionDenied
+    return questionnaire
 
 
 def items_of(questionnaire: Questionnaire) -> list[dict]:
@@ -62,7 +70,7 @@ def questionnaire_list(request: HttpRequest) -> HttpResponse:
 
 def _metadata_form(request: HttpRequest, questionnaire: Questionnaire | None) -> HttpResponse:
     initial = QuestionnaireForm.initial_for(questionnaire) if questionnaire else {"status": "draft"}
-    form = QuestionnaireForm(request.POST or None, initial=initial)
+    form = QuestionnaireForm(request.POST or None, initial=initial, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -85,7 +93,7 @@ def questionnaire_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @permission_required("followups.change_questionnaire", raise_exception=True)
 def questionnaire_edit(request: HttpRequest, uuid) -> HttpResponse:
-    return _metadata_form(request, questionnaire_of(uuid))
+    return _metadata_form(request, editable_questionnaire(request, uuid))
 
 
 @login_required
@@ -112,7 +120,7 @@ def questionnaire_detail(request: HttpRequest, uuid) -> HttpResponse:
             "rows": rows,
             "scores": scoring_of(questionnaire).get("scores") or [],
             "versions": versions,
-            "can_edit": request.user.has_perms(EDIT),
+            "can_edit": request.user.has_perms(EDIT) and questionnaire_editable_by(request.user, questionnaire),
             "answered": bool(questionnaire.current_version and questionnaire.current_version.responses.exists()),
         },
     )
@@ -185,6 +193,8 @@ def import_page(request: HttpRequest) -> HttpResponse:
             version = questionnaire_import(actor=request.user, data=form.cleaned_data["file"])
         except ImportProblem as problem:
             problems = [f"{location}: {' '.join(texts)}" for location, texts in problem.problems.items()]
+        except PermissionDenied as refusal:
+            problems = [str(refusal)]
         else:
             messages.success(
                 request,

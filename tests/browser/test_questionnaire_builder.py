@@ -40,9 +40,12 @@ def _add_item(page, **fields) -> None:
     page.wait_for_selector("table.items")
 
 
-def test_a_department_head_builds_a_branching_questionnaire_and_previews_it(browser, live_server, head, output_dir):
+def test_a_department_head_builds_a_branching_questionnaire_and_previews_it(
+    browser, live_server, head, internal_medicine, output_dir
+):
     questionnaire = questionnaire_save(
-        actor=head, data={"code": "pain-check", "title": "疼痛随访", "purpose": "clinical"}
+        actor=head,
+        data={"code": "pain-check", "title": "疼痛随访", "purpose": "clinical", "departments": [internal_medicine]},
     )
     page = browser.new_page(viewport={"width": 1280, "height": 1000}, locale="zh-CN")
     _sign_in(page, live_server, head.username)

@@ -540,3 +540,21 @@ def test_a_posted_questionnaire_is_stored_raw_with_its_outcome_and_can_be_reproc
 
     assert again.status == 201
     assert QuestionnaireVersion.objects.count() == 1
+
+
+def test_a_department_head_cannot_import_over_another_departments_questionnaire(editor, acupuncture):
+    theirs = questionnaire_save(
+        actor=None, data={"code": "phq2", "title": "PHQ-2", "purpose": "clinical", "departments": [acupuncture]}
+    )
+
+    response = editor.post_fhir("/fhir/R4/Questionnaire", fhir_questionnaire())
+
+    assert response.status_code == 403
+    assert response.json()["issue"][0]["code"] == "forbidden"
+    assert theirs.versions.count() == 0
+
+
+def test_a_department_heads_new_questionnaire_is_meant_for_their_departments(editor):
+    editor.post_fhir("/fhir/R4/Questionnaire", fhir_questionnaire())
+
+    assert list(Questionnaire.objects.get().departments.values_list("code", flat=True)) == ["NK"]

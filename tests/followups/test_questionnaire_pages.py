@@ -413,3 +413,18 @@ def test_form_rows_carry_values_choices_and_errors():
         "multiple",
         [False, True, False],
     )
+
+
+def test_a_department_head_cannot_change_a_questionnaire_meant_for_every_department(head, staff):
+    shared = questionnaire_save(actor=None, data={"code": "satisfaction", "title": "满意度", "purpose": "satisfaction"})
+    questionnaire_version_save(actor=None, questionnaire=shared, items=samples.items(), scoring={})
+
+    page = head.get(url(shared)).content.decode()
+    added = head.post(url(shared, "items/new/"), item_post())
+    renamed = head.post(url(shared, "edit/"), {"code": "satisfaction", "title": "改", "purpose": "satisfaction"})
+    by_administrator = signed_in(staff["administrator"]).post(url(shared, "items/new/"), item_post())
+
+    assert "Add item" not in page
+    assert (added.status_code, renamed.status_code, by_administrator.status_code) == (403, 403, 302)
+    assert len(current(shared).items) == 9
+    assert Questionnaire.objects.get(pk=shared.pk).title == "满意度"

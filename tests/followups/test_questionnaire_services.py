@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from followups.models import Questionnaire, QuestionnaireResponse, QuestionnaireVersion
 from followups.services import questionnaire_save, questionnaire_version_save, response_save
@@ -70,7 +70,9 @@ def test_a_questionnaire_is_saved_with_its_scope(questionnaire, internal_medicin
 
 def test_a_questionnaire_needs_a_known_purpose_and_a_unique_code(head, questionnaire):
     errors = errors_of(
-        questionnaire_save, actor=head, data={"code": "post-discharge", "title": "x", "purpose": "marketing"}
+        questionnaire_save,
+        actor=head,
+        data={"code": "post-discharge", "title": "x", "purpose": "marketing", "departments": ["NK"]},
     )
 
     assert set(errors) == {"code", "purpose"}
@@ -414,17 +416,54 @@ def test_an_edit_waits_for_a_response_being_recorded_and_then_makes_the_next_ver
     assert (edited[0].number, first.items[0]["text"]) == (2, "请回答以下问题")
 
 
-def test_changing_the_departments_of_a_questionnaire_is_audited(head, questionnaire, acupuncture):
-    questionnaire_save(actor=head, questionnaire=questionnaire, data={"departments": [acupuncture]})
+def test_changing_the_departments_of_a_questionnaire_is_audited(staff, questionnaire, acupuncture):
+    administrator = staff["administrator"]
+
+    questionnaire_save(actor=administrator, questionnaire=questionnaire, data={"departments": [acupuncture]})
 
     entries = AuditEntry.objects.filter(
-        content_type__model="questionnaire", action=AuditEntry.Action.UPDATE, actor=head
+        content_type__model="questionnaire", action=AuditEntry.Action.UPDATE, actor=administrator
     ).order_by("pk")
     assert [entry.changes_dict["departments"] for entry in entries] == [
-        {"type": "m2m", "operation": "add", "objects": ["内科"]},
         {"type": "m2m", "operation": "delete", "objects": ["内科"]},
         {"type": "m2m", "operation": "add", "objects": ["针灸科"]},
     ]
+
+
+def test_a_department_head_keeps_questionnaires_within_their_departments(head, questionnaire, acupuncture):
+    wider = errors_of(questionnaire_save, actor=head, questionnaire=questionnaire, data={"departments": []})
+    elsewhere = errors_of(
+        questionnaire_save, actor=head, data={"code": "x", "title": "x", "purpose": "clinical", "departments": ["ZJ"]}
+    )
+
+    assert (
+        wider
+        == elsewhere
+        == {"departments": ["Choose one or more of your own departments; administrators scope questionnaires wider."]}
+    )
+    assert list(questionnaire.departments.values_list("code", flat=True)) == ["NK"]
+
+
+def test_questionnaires_of_other_or_every_department_are_changed_by_administrators(staff, head, acupuncture):
+    shared = questionnaire_save(actor=None, data={"code": "shared", "title": "全院", "purpose": "satisfaction"})
+    theirs = questionnaire_save(
+        actor=None, data={"code": "theirs", "title": "针灸", "purpose": "clinical", "departments": [acupuncture]}
+    )
+
+    for questionnaire in (shared, theirs):
+        with pytest.raises(PermissionDenied):
+            questionnaire_version_save(actor=head, questionnaire=questionnaire, items=samples.items(), scoring={})
+        with pytest.raises(PermissionDenied):
+            questionnaire_save(actor=head, questionnaire=questionnaire, data={"title": "改"})
+        questionnaire_version_save(
+            actor=staff["administrator"], questionnaire=questionnaire, items=samples.items(), scoring={}
+        )
+
+    assert [q.title for q in Questionnaire.objects.filter(code__in=["shared", "theirs"]).order_by("code")] == [
+        "全院",
+        "针灸",
+    ]
+    assert QuestionnaireVersion.objects.filter(created_by=staff["administrator"]).count() == 2
 
 
 def test_items_of_the_wrong_shape_are_named_not_crashed_on():

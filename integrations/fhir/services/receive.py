@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -254,6 +255,8 @@ def _questionnaire(data: dict, caller: FhirCaller) -> dict:
         raise FhirError.single(400, "invalid", _("Expected a Questionnaire resource."), "resourceType")
     try:
         version = questionnaire_import(actor=caller.actor or caller.source, data=data)
+    except PermissionDenied as refusal:
+        raise FhirError.single(403, "forbidden", str(refusal), "Questionnaire") from None
     except ImportProblem as problem:
         raise FhirError(
             400,
