@@ -12,12 +12,8 @@ class FollowupsConfig(AppConfig):
         from hcrm.audit import audit_register
         from patients.events import clinical_records_listen
 
-        for model in (
-            models.Questionnaire,
-            models.QuestionnaireVersion,
-            models.QuestionnaireResponse,
-            models.PatientConstitution,
-        ):
+        audit_register(models.Questionnaire, m2m_fields=("departments",))
+        for model in (models.QuestionnaireVersion, models.QuestionnaireResponse, models.PatientConstitution):
             audit_register(model)
         for model in (models.FollowUpPlan, models.FollowUpTask):
             audit_register(model)

@@ -1,7 +1,7 @@
 """Staff console URLs of the follow-ups app."""
 
-from followups.views import plans, worklists
+from followups.views import builder, plans, questionnaires, worklists
 
 app_name = "followups"
 
-urlpatterns = [*worklists.urlpatterns, *plans.urlpatterns]
+urlpatterns = [*worklists.urlpatterns, *plans.urlpatterns, *questionnaires.urlpatterns, *builder.urlpatterns]

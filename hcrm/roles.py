@@ -95,6 +95,20 @@ _SCHEDULES_MANAGE = [
 ]
 _RESTRICTION_LIFT = ["appointments.change_bookingrestriction"]
 
+# Questionnaires. Doctors, nurses and agents read questionnaires and record responses for the patients
+# they may see (the patient scoping is the archive's); department heads and administrators build and
+# change questionnaires (editing an answered version makes the next one).
+_QUESTIONNAIRES_USE = [
+    "followups.view_questionnaire",
+    "followups.view_questionnaireversion",
+    "followups.view_questionnaireresponse",
+    "followups.add_questionnaireresponse",
+    "followups.change_questionnaireresponse",
+]
+_QUESTIONNAIRES_EDIT = _crud("followups", "questionnaire", ("add", "change")) + _crud(
+    "followups", "questionnaireversion", ("add", "change")
+)
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.DOCTOR: _PATIENT_EDIT
     + _clinical(("view", "add", "change"))
@@ -102,7 +116,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     + _SEGMENTS_USE
     + _MESSAGES_READ
     + _APPOINTMENTS_READ
-    + _APPOINTMENTS_CHECK_IN,
+    + _APPOINTMENTS_CHECK_IN
+    + _QUESTIONNAIRES_USE,
     Role.NURSE: _PATIENT_EDIT
     + _clinical(("view",))
     + _clinical(("add", "change"), ("allergy", "clinicalhistory", "labresult"))
@@ -111,7 +126,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     + _MESSAGES_READ
     + _APPOINTMENTS_READ
     + _APPOINTMENTS_BOOK
-    + _APPOINTMENTS_CHECK_IN,
+    + _APPOINTMENTS_CHECK_IN
+    + _QUESTIONNAIRES_USE,
     Role.AGENT: _PATIENT_EDIT
     + ["patients.view_all_patients"]
     + _clinical(("view",), ("encounter", "diagnosis", "allergy"))
@@ -122,7 +138,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     + _APPOINTMENTS_READ
     + _APPOINTMENTS_BOOK
     + ["appointments.view_all_appointments"]
-    + _RESTRICTION_LIFT,
+    + _RESTRICTION_LIFT
+    + _QUESTIONNAIRES_USE,
     Role.DEPARTMENT_HEAD: _PATIENT_EDIT
     + _clinical(("view", "add", "change", "delete"))
     + ["hcrm.view_department_audit", "hcrm.view_user", "patients.review_contactentry"]
@@ -135,7 +152,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     + _APPOINTMENTS_BOOK
     + _APPOINTMENTS_CHECK_IN
     + _SCHEDULES_MANAGE
-    + _RESTRICTION_LIFT,
+    + _RESTRICTION_LIFT
+    + _QUESTIONNAIRES_USE
+    + _QUESTIONNAIRES_EDIT,
     Role.ADMINISTRATOR: _crud("patients", "patient", ("view", "add", "change", "delete"))
     + ["patients.view_all_patients", "patients.view_sensitive"]
     + _clinical(("view", "add", "change", "delete"))
@@ -170,7 +189,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     + ["appointments.view_all_appointments"]
     + _SCHEDULES_MANAGE
     + _RESTRICTION_LIFT
-    + _crud("appointments", "bookingpolicy", ("view", "change")),
+    + _crud("appointments", "bookingpolicy", ("view", "change"))
+    + _QUESTIONNAIRES_USE
+    + _QUESTIONNAIRES_EDIT,
     Role.ANALYST: ["analytics.view_statistics", "patients.view_segment"],
 }
 

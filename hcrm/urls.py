@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import DefaultRouter
 
 from appointments import api as appointments_api
+from followups import api as followups_api
 from hcrm import api as platform_api
 from hcrm import views
 from integrations import api as integrations_api
@@ -13,6 +14,7 @@ router = DefaultRouter()
 platform_api.register(router)
 patients_api.register(router)
 appointments_api.register(router)
+followups_api.register(router)
 
 api_v1 = [
     path("auth/token/", platform_api.TokenView.as_view(), name="api-token"),
@@ -20,6 +22,7 @@ api_v1 = [
     *patients_api.urls(),
     *integrations_api.urls(),
     *appointments_api.urls(),
+    *followups_api.urls(),
     path("", include(router.urls)),
 ]
 

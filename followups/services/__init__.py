@@ -2,6 +2,8 @@
 
 from followups.services.builtin import builtin_questionnaires_load
 from followups.services.constitution import constitution_record
+from followups.services.imports import questionnaire_import
+from followups.services.items import items_check
 from followups.services.plans import (
     followups_sweep,
     plan_save,
@@ -9,6 +11,8 @@ from followups.services.plans import (
     tasks_for_encounter,
     tasks_for_procedure,
 )
+from followups.services.questionnaires import questionnaire_save, questionnaire_version_save
+from followups.services.responses import answers_check, answers_for, response_save
 from followups.services.tasks import (
     followup_schedule_one_off,
     task_claim,
@@ -34,4 +38,11 @@ __all__ = [
     "tasks_for_diagnosis",
     "tasks_for_encounter",
     "tasks_for_procedure",
+    "answers_check",
+    "answers_for",
+    "items_check",
+    "questionnaire_import",
+    "questionnaire_save",
+    "questionnaire_version_save",
+    "response_save",
 ]

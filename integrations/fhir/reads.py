@@ -62,7 +62,7 @@ def revealed(principal, patient: Patient) -> bool:
 
 
 def records_readable(principal, spec: ResourceSpec) -> QuerySet:
-    records = spec.model.objects.select_related(*spec.related)
+    records = spec.model.objects.select_related(*spec.related).prefetch_related(*spec.prefetch)
     if not spec.of_patient:
         return records
     if is_system_reader(principal):

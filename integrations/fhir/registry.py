@@ -9,6 +9,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from appointments.models import Appointment, Schedule, Slot
+from followups import fhir as followups_fhir
+from followups.models import QuestionnaireResponse, QuestionnaireVersion
 from integrations.fhir import outbound_map, search
 from patients.models import Allergy, Diagnosis, Encounter, LabResult, MedicationOrder, Patient, Procedure
 
@@ -32,6 +34,10 @@ class ResourceSpec:
     # The rows belong to a patient: staff see those of the patients they may see. Schedules and slots
     # are the hospital's timetable (the portal shows them to anyone), not patient data.
     of_patient: bool = True
+    # Create accepts If-None-Exist (conditional create).
+    conditional_create: bool = False
+    # Prefetches for rendering a page of rows.
+    prefetch: tuple[str, ...] = ()
 
     @property
     def model_name(self) -> str:
@@ -58,6 +64,7 @@ RESOURCES: dict[str, ResourceSpec] = {
             interactions=("read", "search-type", "create", "update"),
             search_params=search.PATIENT_PARAMS,
             operations=("everything",),
+            conditional_create=True,
         ),
         ResourceSpec(
             "Encounter",
@@ -129,6 +136,26 @@ RESOURCES: dict[str, ResourceSpec] = {
             bundle_write=False,
             related=("patient", "slot", "schedule__department", "doctor"),
         ),
+        ResourceSpec(
+            "Questionnaire",
+            QuestionnaireVersion,
+            followups_fhir.questionnaire_resource,
+            interactions=("read", "search-type", "create"),
+            search_params=search.QUESTIONNAIRE_PARAMS,
+            bundle_write=False,
+            related=("questionnaire",),
+            of_patient=False,
+            prefetch=("questionnaire__departments",),
+        ),
+        ResourceSpec(
+            "QuestionnaireResponse",
+            QuestionnaireResponse,
+            followups_fhir.response_resource,
+            interactions=("read", "search-type"),
+            search_params=search.RESPONSE_PARAMS,
+            bundle_write=False,
+            related=("patient", "version__questionnaire", "answered_by"),
+        ),
     ]
 }
 # Types accepted in transaction and batch bundles (the others are skipped there).
@@ -143,6 +170,7 @@ EVERYTHING_TYPES = (
     "MedicationRequest",
     "AllergyIntolerance",
     "Appointment",
+    "QuestionnaireResponse",
 )
 
 
@@ -156,7 +184,7 @@ def capability_statement(base_url: str) -> dict:
         if "update" in spec.interactions:
             entry["updateCreate"] = False
             entry["conditionalUpdate"] = True
-        if "create" in spec.interactions:
+        if spec.conditional_create:
             entry["conditionalCreate"] = True
         if spec.search_params:
             entry["searchParam"] = [
@@ -170,6 +198,8 @@ def capability_statement(base_url: str) -> dict:
             ]
         if spec.bundle_write:
             entry["documentation"] = "Written through transaction and batch bundles (POST; PUT with the sender's id)."
+        elif "create" in spec.interactions:
+            entry["documentation"] = "POST imports the resource as it is given (not in bundles)."
         resources.append(entry)
     return {
         "resourceType": "CapabilityStatement",

@@ -12,6 +12,8 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from followups.fhir import CANONICAL_PREFIX, RESPONSE_STATUS_IN
+from followups.models import QuestionnaireVersion
 from integrations.fhir import codes
 from integrations.fhir.inbound_map import DEFAULT_RULES, identifier_meaning
 from integrations.fhir.outcome import FhirError
@@ -375,4 +377,110 @@ APPOINTMENT_PARAMS = _params(
     SearchParam("status", "token", "pending | booked | arrived | noshow | cancelled.", appointment_status),
     SearchParam("slot", "reference", "The slot (Slot/id).", by_reference("slot", "slot__uuid", "Slot")),
     LAST_UPDATED,
+)
+
+# --- Questionnaires and responses -----------------------------------------------------------------------
+
+
+def questionnaire_url(name: str, field: str) -> Callable[[QuerySet, str], QuerySet]:
+    """A canonical url, optionally `|version`; several separated by commas match any."""
+
+    def apply(queryset: QuerySet, value: str) -> QuerySet:
+        condition = Q(pk__in=[])
+        for term in _split(value):
+            url, _bar, version = term.partition("|")
+            if not url.startswith(CANONICAL_PREFIX) or (version and not version.isdigit()):
+                raise bad_value(name, value)
+            term_condition = Q(**{f"{field}questionnaire__code": url[len(CANONICAL_PREFIX) :]})
+            if version:
+                term_condition &= Q(**{f"{field}number": int(version)})
+            condition |= term_condition
+        return queryset.filter(condition)
+
+    return apply
+
+
+def questionnaire_name(queryset: QuerySet, value: str) -> QuerySet:
+    """The computable name is made from the code: match the code, ignoring case and separators."""
+    wanted = re.sub(r"[^a-z0-9]", "", value.lower())
+    if not wanted:
+        raise bad_value("name", value)
+    codes = [
+        code
+        for code in queryset.values_list("questionnaire__code", flat=True).distinct()
+        if re.sub(r"[^a-z0-9]", "", code.lower()).startswith(wanted)
+    ]
+    return queryset.filter(questionnaire__code__in=codes)
+
+
+def questionnaire_title(queryset: QuerySet, value: str) -> QuerySet:
+    return queryset.filter(Q(questionnaire__title__icontains=value) | Q(questionnaire__title_en__icontains=value))
+
+
+def questionnaire_status(queryset: QuerySet, value: str) -> QuerySet:
+    """A version that is no longer current is retired, whatever its questionnaire's status."""
+    terms = _split(value)
+    if not terms or any(term not in ("draft", "active", "retired") for term in terms):
+        raise bad_value("status", value)
+    current = Q(questionnaire__current_version=F("pk"))
+    condition = Q(pk__in=[])
+    for term in terms:
+        condition |= current & Q(questionnaire__status=term)
+        if term == "retired":
+            condition |= ~current
+    return queryset.filter(condition)
+
+
+def response_status(queryset: QuerySet, value: str) -> QuerySet:
+    statuses = []
+    for term in _split(value):
+        if term not in RESPONSE_STATUS_IN:
+            raise bad_value("status", value)
+        statuses.append(RESPONSE_STATUS_IN[term])
+    if not statuses:
+        raise bad_value("status", value)
+    return queryset.filter(status__in=statuses)
+
+
+def response_questionnaire(queryset: QuerySet, value: str) -> QuerySet:
+    """`Questionnaire/id` (one version) or its canonical url, optionally `|version`."""
+    condition = Q(pk__in=[])
+    for term in _split(value):
+        if term.startswith(CANONICAL_PREFIX):
+            condition |= Q(version__in=questionnaire_url("questionnaire", "")(QuestionnaireVersion.objects, term))
+        else:
+            condition |= Q(version__uuid=reference_uuid(term, "questionnaire", "Questionnaire"))
+    return queryset.filter(condition)
+
+
+QUESTIONNAIRE_PARAMS = _params(
+    SearchParam(
+        "url",
+        "uri",
+        f"The canonical url ({CANONICAL_PREFIX}<code>), optionally |version.",
+        questionnaire_url("url", ""),
+    ),
+    SearchParam("name", "string", "Start of the computable name (from the code).", questionnaire_name),
+    SearchParam("title", "string", "Part of the title, in Chinese or English.", questionnaire_title),
+    SearchParam(
+        "status", "token", "draft | active | retired (versions no longer current are retired).", questionnaire_status
+    ),
+    LAST_UPDATED,
+)
+RESPONSE_PARAMS = record_params(
+    [
+        SearchParam(
+            "questionnaire",
+            "reference",
+            "The version answered: Questionnaire/id, or the canonical url, optionally |version.",
+            response_questionnaire,
+        ),
+        SearchParam("status", "token", "in-progress | completed.", response_status),
+        SearchParam(
+            "authored",
+            "date",
+            "When the response was completed (prefixes eq, ge, le, gt, lt).",
+            date_filter("completed_at", "authored"),
+        ),
+    ]
 )

@@ -173,7 +173,9 @@ class TypeView(FhirView):
         )
 
     def post(self, request, resource_type: str):
-        self.spec(resource_type, "create")
+        spec = self.spec(resource_type, "create")
+        if resource_type == "Questionnaire":
+            return self.questionnaire_import(spec)
         raw = self.body()
         caller = self.caller_for_write(raw)
         received = services.fhir_receive(
@@ -186,6 +188,34 @@ class TypeView(FhirView):
             peer=self.peer(),
         )
         return self.written(received)
+
+    def questionnaire_import(self, spec: registry.ResourceSpec) -> HttpResponse:
+        """A Questionnaire becomes a new questionnaire, or the next version of the one with its code."""
+        user = self.request.user
+        if not (
+            user.has_perm(registry.SYSTEM_PERMISSION_WRITE) or all(user.has_perm(p) for p in spec.write_permissions)
+        ):
+            raise exceptions.PermissionDenied()
+        raw = self.body()
+        received = services.fhir_receive(
+            raw=raw,
+            caller=services.caller_for(user),
+            interaction="create",
+            resource_type="Questionnaire",
+            url="Questionnaire",
+            peer=self.peer(),
+        )
+        if received.status != 201:
+            return self.respond(received.body, received.status)
+        resource = received.body
+        return self.respond(
+            resource,
+            201,
+            {
+                "Location": f"{self.base}Questionnaire/{resource['id']}",
+                "Last-Modified": resource["meta"]["lastUpdated"],
+            },
+        )
 
     def put(self, request, resource_type: str):
         """Conditional update: PUT Patient?identifier=system|value."""

@@ -17,9 +17,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from followups.fhir import ImportProblem, questionnaire_resource
+from followups.services import questionnaire_import
 from hcrm.audit import audit_acting_as, audit_system_writes
 from integrations.fhir import inbound_map
 from integrations.fhir.inbound_map import ProfileRules
@@ -201,6 +204,8 @@ def fhir_process(
         if interaction == "bundle":
             status, body, patients = _bundle(data, caller, rules, message)
             patient = None
+        elif resource_type == "Questionnaire":
+            status, body, patients, patient = 201, _questionnaire(data, caller), [], None
         else:
             status, body, patient = _single(
                 data, caller, rules, message, interaction, resource_type, url, if_none_exist
@@ -242,6 +247,26 @@ def _bundle(
     else:
         body, patients = batch_apply(entries=entries, caller=caller, rules=rules, message=message)
     return 200, body, patients
+
+
+def _questionnaire(data: dict, caller: FhirCaller) -> dict:
+    """A Questionnaire is imported as a new questionnaire or the next version of the one with its code."""
+    if data.get("resourceType") != "Questionnaire":
+        raise FhirError.single(400, "invalid", _("Expected a Questionnaire resource."), "resourceType")
+    try:
+        version = questionnaire_import(actor=caller.actor or caller.source, data=data)
+    except PermissionDenied as refusal:
+        raise FhirError.single(403, "forbidden", str(refusal), "Questionnaire") from None
+    except ImportProblem as problem:
+        raise FhirError(
+            400,
+            [
+                Issue("error", "invalid", message, (path,))
+                for path, messages in problem.problems.items()
+                for message in messages
+            ],
+        ) from None
+    return questionnaire_resource(version)
 
 
 def _single(data, caller, rules, message, interaction, resource_type, url, if_none_exist) -> tuple[int, dict, Patient]:

@@ -278,7 +278,13 @@ def test_metadata_lists_exactly_what_the_views_support(fhir):
 
 def test_every_search_parameter_in_the_statement_is_accepted(reader, people):
     body = reader.get_fhir("/fhir/R4/metadata").json()
-    samples = {"token": "x", "string": "x", "date": "2020", "reference": str(people["wang"].uuid)}
+    samples = {
+        "token": "x",
+        "string": "x",
+        "date": "2020",
+        "reference": str(people["wang"].uuid),
+        "uri": "urn:hcrm:Questionnaire:x",
+    }
     # Tokens with a fixed value set take one of their values.
     valid = {
         "gender": "male",
@@ -287,6 +293,8 @@ def test_every_search_parameter_in_the_statement_is_accepted(reader, people):
         ("Encounter", "status"): "finished",
         ("Slot", "status"): "free",
         ("Appointment", "status"): "booked",
+        ("Questionnaire", "status"): "active",
+        ("QuestionnaireResponse", "status"): "completed",
     }
     for resource in body["rest"][0]["resource"]:
         for param in resource.get("searchParam", []):

@@ -7,15 +7,26 @@ from collections import Counter
 
 import pytest
 
+from followups.models import QuestionnaireVersion
 from integrations.models import InboundMessage
 from patients.models import Diagnosis, Encounter, LabResult, MedicationOrder, Patient, Procedure
 from tests.integrations.fhir.conftest import SAMPLES
 
 pytestmark = pytest.mark.django_db
 
-NOT_SERVED_YET = ["Appointment", "Communication", "Questionnaire", "QuestionnaireResponse", "Schedule", "Slot"]
+NOT_SERVED_YET = ["Appointment", "Communication", "QuestionnaireResponse", "Schedule", "Slot"]
 # Served for read and search, written only through the booking services.
-READ_ONLY = ["Appointment", "Schedule", "Slot"]
+READ_ONLY = ["Appointment", "QuestionnaireResponse", "Schedule", "Slot"]
+# Questionnaires are imported one by one: answer lists in contained value sets become answer options;
+# an external value set (LOINC's answer lists) cannot be expanded without a terminology server.
+QUESTIONNAIRES = {
+    "Questionnaire-f201.json": (201, []),
+    "Questionnaire-gcs.json": (201, []),
+    "Questionnaire-phq-9-questionnaire.json": (
+        400,
+        [f"Questionnaire.item[{index}].answerValueSet" for index in (0, 1, 2, 3, 4, 5, 6, 7, 9)],
+    ),
+}
 PATIENTS = [
     "Patient-ch-example.json",
     "Patient-dicom.json",
@@ -75,7 +86,13 @@ def load(folder: str, name: str) -> dict:
 
 
 def test_every_sample_file_has_an_expected_outcome():
-    listed = set(PATIENTS) | set(CLINICAL) | set(BUNDLE_TYPES_REFUSED) | {"Bundle-bundle-transaction.json"}
+    listed = (
+        set(PATIENTS)
+        | set(CLINICAL)
+        | set(BUNDLE_TYPES_REFUSED)
+        | set(QUESTIONNAIRES)
+        | {"Bundle-bundle-transaction.json"}
+    )
     examples = {path.name for path in (SAMPLES / "examples").glob("*.json")}
     not_served = {name for name in examples if name.split("-")[0] in NOT_SERVED_YET}
     assert examples - not_served == listed
@@ -146,6 +163,20 @@ def test_resource_types_not_served_yet_answer_404(emr, name):
     response = emr.post_fhir(f"/fhir/R4/{name}", json.loads(path.read_text()))
 
     assert (response.status_code, response.json()["issue"][0]["code"]) == (404, "not-supported")
+
+
+@pytest.mark.parametrize("name", sorted(QUESTIONNAIRES))
+def test_questionnaire_examples_are_imported_or_refused_naming_the_element(emr, name):
+    status, expressions = QUESTIONNAIRES[name]
+
+    response = emr.post_fhir("/fhir/R4/Questionnaire", load("examples", name))
+
+    assert response.status_code == status
+    if status == 201:
+        assert QuestionnaireVersion.objects.get().items == response.json()["item"]
+    else:
+        assert [issue["expression"][0] for issue in response.json()["issue"]] == expressions
+        assert QuestionnaireVersion.objects.count() == 0
 
 
 @pytest.mark.parametrize("name", READ_ONLY)
