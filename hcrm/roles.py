@@ -104,6 +104,7 @@ _QUESTIONNAIRES_USE = [
     "followups.view_questionnaireresponse",
     "followups.add_questionnaireresponse",
     "followups.change_questionnaireresponse",
+    "followups.view_patientconstitution",
 ]
 _QUESTIONNAIRES_EDIT = _crud("followups", "questionnaire", ("add", "change")) + _crud(
     "followups", "questionnaireversion", ("add", "change")

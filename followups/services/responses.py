@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from followups.models import QuestionnaireResponse, QuestionnaireVersion, ResponseStatus
+from followups.models import QuestionnairePurpose, QuestionnaireResponse, QuestionnaireVersion, ResponseStatus
 from followups.scoring import enabled_items, option_code, relevant_answers, scores_compute, walk
 from followups.services.items import ANSWERED_TYPES, MAX_VALUE_URL, MIN_VALUE_URL, extension_value
 from hcrm.audit import audit_acting_as
@@ -177,4 +177,9 @@ def response_save(
             response.scores = scores_compute(version.items, version.scoring, cleaned)
             response.completed_at = timezone.now()
         response.save()
+        if complete and version.questionnaire.purpose == QuestionnairePurpose.CONSTITUTION:
+            from followups.services.constitution import constitution_record
+
+            # The assessment is kept on the patient (primary and secondary constitution, in the timeline).
+            constitution_record(response=response)
     return response

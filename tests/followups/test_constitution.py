@@ -15,7 +15,7 @@ from followups.constitution import constitution_judge
 from followups.models import PatientConstitution, Questionnaire, QuestionnaireResponse
 from followups.scoring import scores_compute
 from followups.selectors import patient_constitution
-from followups.services import builtin_questionnaires_load, constitution_record
+from followups.services import builtin_questionnaires_load, constitution_record, response_save
 from hcrm.models import User
 from patients.timeline import patient_timeline
 
@@ -284,3 +284,18 @@ def test_staff_without_the_permission_do_not_see_constitutions_in_the_timeline(q
 @pytest.mark.django_db
 def test_a_patient_never_assessed_has_no_constitution(patient):
     assert patient_constitution(patient) is None
+
+
+@pytest.mark.django_db
+def test_completing_a_constitution_response_stores_the_result_on_the_patient(questionnaire, patient, staff):
+    response = response_save(
+        version=questionnaire.current_version,
+        patient=patient,
+        answers=WOMAN,
+        source="staff",
+        actor=staff["nurse"],
+        complete=True,
+    )
+
+    stored = PatientConstitution.objects.get()
+    assert (stored.patient, stored.response, stored.primary) == (patient, response, "yang_deficiency")
