@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from followups.models.questionnaires import Questionnaire, QuestionnaireResponse
 from hcrm.models import BaseModel, Department
@@ -51,7 +52,7 @@ def _valid(field: str, choices: type[models.TextChoices], name: str) -> models.C
 class FollowUpPlan(BaseModel):
     """A rule: on a trigger, follow the patient up at each offset, over a channel, with a questionnaire."""
 
-    name = models.CharField(_("name"), max_length=120, unique=True)
+    name = models.CharField(pgettext_lazy("plan", "name"), max_length=120, unique=True)
     active = models.BooleanField(_("active"), default=True)
     trigger = models.CharField(_("trigger"), max_length=20, choices=TriggerKind.choices)
     department = models.ForeignKey(
@@ -133,7 +134,7 @@ class SourceKind(models.TextChoices):
 
 
 class TaskStatus(models.TextChoices):
-    PENDING = "pending", _("Pending")
+    PENDING = "pending", pgettext_lazy("task", "Pending")
     CLAIMED = "claimed", _("Claimed")
     IN_PROGRESS = "in_progress", _("In progress")
     COMPLETED = "completed", _("Completed")

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from hcrm.models import BaseModel, Department
 from patients.models import Patient, PatientRecord
@@ -26,7 +27,7 @@ class QuestionnairePurpose(models.TextChoices):
 
 class QuestionnaireStatus(models.TextChoices):
     DRAFT = "draft", _("Draft")
-    ACTIVE = "active", _("Active")
+    ACTIVE = "active", pgettext_lazy("questionnaire", "Active")
     RETIRED = "retired", _("Retired")
 
 
@@ -34,7 +35,7 @@ class Questionnaire(BaseModel):
     """A questionnaire staff pick for follow-ups; what is asked lives in its versions."""
 
     code = models.SlugField(_("code"), max_length=64, unique=True)
-    title = models.CharField(_("title"), max_length=200)
+    title = models.CharField(pgettext_lazy("questionnaire", "title"), max_length=200)
     title_en = models.CharField(_("title (English)"), max_length=200, blank=True)
     description = models.TextField(_("description"), blank=True)
     purpose = models.CharField(_("purpose"), max_length=14, choices=QuestionnairePurpose.choices)

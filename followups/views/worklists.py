@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_POST
 
 from followups.models import CloseReason, FollowUpChannel
@@ -32,7 +32,7 @@ from hcrm.audit import Event, audit_read
 BUCKET_LABELS = {
     Bucket.OVERDUE: gettext_lazy("Overdue"),
     Bucket.TODAY: gettext_lazy("Due today"),
-    Bucket.UPCOMING: gettext_lazy("Upcoming"),
+    Bucket.UPCOMING: pgettext_lazy("due", "Upcoming"),
 }
 
 
