@@ -379,8 +379,8 @@ def booking(report: Report, *, patients: int = 2_000, clients: int = CLIENTS) ->
             f"{clients} client connections on the same machine. A patient tries random slots of the doctors not yet "
             f"known full (a refusal says how many places the doctor and the department still have that day) until "
             f"booked, every place is taken, or {MAX_TRIES} tries. The door is a bench-only endpoint (`bench/booking_urls.py`: session → "
-            "portal account → family member → `appointment_book`, which sends the confirmation through the outbox "
-            f"and queues the reminder). Seeding took {seed_seconds:.1f} s.",
+            "portal account → family member → `appointment_book`, which queues the confirmation in the outbox in "
+            f"the same transaction). Seeding took {seed_seconds:.1f} s.",
             "",
             *table(
                 ["figure", "value"],
