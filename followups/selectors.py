@@ -192,3 +192,22 @@ def questionnaire_editable_by(user, questionnaire: Questionnaire) -> bool:
         return True
     scope = {department.pk for department in questionnaire.departments.all()}
     return bool(scope) and scope <= set(user.department_ids)
+
+
+def task_initial_answers(task: FollowUpTask) -> dict:
+    """The answers known before asking, for the built-in questionnaires that offer them."""
+    from followups.builtin import constitution, inpatient_satisfaction, outpatient_satisfaction
+
+    code = task.questionnaire.code
+    if code == constitution.CODE:
+        return constitution.initial_answers(task.patient)
+    for module in (outpatient_satisfaction, inpatient_satisfaction):
+        if code == module.CODE and hasattr(module, "context_answers"):
+            department = task.department.code if task.department_id else ""
+            doctor = task.assignee.username if task.assignee_id and "doctor" in task.assignee.role_codes else ""
+            return {
+                key: value
+                for key, value in module.context_answers(department=department, doctor=doctor).items()
+                if value
+            }
+    return {}

@@ -1,7 +1,13 @@
 """Staff console URLs of the follow-ups app."""
 
-from followups.views import builder, plans, questionnaires, worklists
+from followups.views import builder, calls, plans, questionnaires, worklists
 
 app_name = "followups"
 
-urlpatterns = [*worklists.urlpatterns, *plans.urlpatterns, *questionnaires.urlpatterns, *builder.urlpatterns]
+urlpatterns = [
+    *worklists.urlpatterns,
+    *calls.urlpatterns,
+    *plans.urlpatterns,
+    *questionnaires.urlpatterns,
+    *builder.urlpatterns,
+]

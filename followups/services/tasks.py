@@ -252,3 +252,20 @@ def task_record_attempt(*, task: FollowUpTask, outcome: str, notes: str = "", ac
                 ]
             )
     return task
+
+
+def task_complete(*, task: FollowUpTask, response, actor) -> FollowUpTask:
+    """Finish an open task with the patient's completed `response`."""
+    if response.status != "completed":
+        raise ValidationError({"response": _("The response is not complete yet.")})
+    with transaction.atomic(), audit_acting_as(actor):
+        task = FollowUpTask.objects.select_for_update().get(pk=task.pk)
+        if not task.is_open:
+            raise ValidationError({"status": _("This task is already finished.")})
+        now = timezone.now()
+        task.status = TaskStatus.COMPLETED
+        task.response = response
+        task.completed_at = now
+        task.next_attempt_at = None
+        task.save(update_fields=["status", "response", "completed_at", "next_attempt_at", "updated_at"])
+    return task

@@ -1,0 +1,133 @@
+"""The phone follow-up screen: the patient on one side, the questionnaire on the other, the call's outcome."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from followups.forms import answers_from_post, form_rows, item_text
+from followups.models import CloseReason, FollowUpTask
+from followups.scoring import walk
+from followups.selectors import task_initial_answers, tasks_visible_to
+from followups.services import response_save, task_claim, task_complete, task_precheck, task_record_attempt
+from followups.services.tasks import DECEASED_OUTCOME
+from hcrm.audit import Event, audit_read
+from patients.models import ContactOutcome
+from patients.selectors.archive import patient_view
+from patients.timeline import patient_timeline
+
+HISTORY_LIMIT = 15
+
+CALL_OUTCOMES = [
+    (ContactOutcome.REACHED.value, ContactOutcome.REACHED.label),
+    (ContactOutcome.NO_ANSWER.value, ContactOutcome.NO_ANSWER.label),
+    (ContactOutcome.BUSY.value, ContactOutcome.BUSY.label),
+    (ContactOutcome.WRONG_NUMBER.value, ContactOutcome.WRONG_NUMBER.label),
+    (ContactOutcome.REFUSED.value, ContactOutcome.REFUSED.label),
+    (DECEASED_OUTCOME, gettext_lazy("Deceased")),
+]
+
+
+class CallForm(forms.Form):
+    outcome = forms.ChoiceField(label=gettext_lazy("Outcome of the call"), choices=CALL_OUTCOMES)
+    notes = forms.CharField(
+        label=gettext_lazy("Notes"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class CallRefused(Exception):
+    """The task cannot be worked by this user now (someone else holds it)."""
+
+
+def _record_call(task: FollowUpTask, *, user, outcome: str, notes: str, answers: dict) -> FollowUpTask:
+    """All of one call in one transaction: the claim, the attempt and its contact-log entry, the response."""
+    with transaction.atomic():
+        if task.claimed_by_id is None and task.is_claimable and not task_claim(task=task, actor=user):
+            raise CallRefused
+        if task.claimed_by_id not in (None, user.pk):
+            raise CallRefused
+        version = task.questionnaire.current_version
+        task = task_record_attempt(task=task, outcome=outcome, notes=notes, actor=user)
+        if outcome == ContactOutcome.REACHED:
+            response = response_save(
+                version=version, patient=task.patient, answers=answers, source="phone", actor=user, complete=True
+            )
+            task = task_complete(task=task, response=response, actor=user)
+    return task
+
+
+def _item_errors(version, error: ValidationError) -> tuple[dict, list[str]]:
+    """Errors by linkId for the form, and messages that name each item."""
+    texts = {item["linkId"]: item_text(item) or item["linkId"] for item in walk(version.items)}
+    by_link = error.message_dict if hasattr(error, "error_dict") else {"answers": error.messages}
+    named = [f"{texts.get(link, link)}: {' '.join(reasons)}" for link, reasons in by_link.items()]
+    return by_link, named
+
+
+@login_required
+@permission_required(["followups.view_followuptask", "followups.claim_followuptask"], raise_exception=True)
+def call(request: HttpRequest, uuid) -> HttpResponse:
+    """Show the call screen; a POST records the call's outcome (and on reaching the patient, the answers)."""
+    task = get_object_or_404(
+        tasks_visible_to(request.user).select_related(
+            "patient", "questionnaire__current_version", "plan", "department", "assignee", "claimed_by"
+        ),
+        uuid=uuid,
+    )
+    patient = task.patient
+    version = task.questionnaire.current_version
+    audit_read(event=Event.VIEW, instance=patient, details={"part": "phone follow-up", "task": str(task.uuid)})
+    form = CallForm(request.POST or None)
+    answers = task_initial_answers(task)
+    errors: dict = {}
+    status = 200
+    closed_reason = ""
+    if task.is_open:
+        # Re-checked before each call: a patient who died, is back in hospital or said no is not phoned.
+        closed_reason = task_precheck(task=task)
+    if request.method == "POST" and not task.is_open:
+        messages.error(request, _("This task is already finished; nothing was recorded."))
+        status = 409
+    elif request.method == "POST" and form.is_valid() and version is not None:
+        answers = answers_from_post(version.items, request.POST)
+        outcome = form.cleaned_data["outcome"]
+        try:
+            task = _record_call(
+                task, user=request.user, outcome=outcome, notes=form.cleaned_data["notes"], answers=answers
+            )
+        except CallRefused:
+            messages.error(request, _("Someone else is working on this task; nothing was recorded."))
+            status = 409
+        except ValidationError as error:
+            errors, named = _item_errors(version, error)
+            for message in named:
+                messages.error(request, message)
+            status = 400
+        else:
+            messages.success(
+                request, _("The call has been recorded: %(status)s.") % {"status": task.get_status_display()}
+            )
+            return redirect(reverse("followups:worklist"))
+    elif request.method == "POST":
+        status = 400
+    context = {
+        "task": task,
+        "patient": patient_view(request.user, patient),
+        "timeline": patient_timeline(patient, request.user, limit=HISTORY_LIMIT),
+        "form": form,
+        "rows": form_rows(version.items, answers, errors) if version is not None else [],
+        "closed_reason": CloseReason(task.closed_reason).label if task.closed_reason else "",
+        "just_closed": bool(closed_reason),
+    }
+    return render(request, "followups/worklists/call.html", context, status=status)
+
+
+urlpatterns = [path("tasks/<uuid:uuid>/call/", call, name="task-call")]
