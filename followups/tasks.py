@@ -23,3 +23,19 @@ def followups_sweep_recent() -> int:
     if created:
         logger.info("follow-ups: %d tasks made by the sweep", created)
     return created
+
+
+@shared_task(name="followups.tasks.followup_links_send_due", time_limit=600, soft_time_limit=550)
+def followup_links_send_due_task() -> int:
+    """Send the links of due SMS and email follow-ups (each task claimed once, so never sent twice)."""
+    from followups.services.links import followup_links_send_due
+
+    return followup_links_send_due()
+
+
+@shared_task(name="followups.tasks.followup_link_reminders_send", time_limit=600, soft_time_limit=550)
+def followup_link_reminders_send_task() -> int:
+    """Remind, once, patients who have not submitted a follow-up link's answers."""
+    from followups.services.links import followup_link_reminders_send
+
+    return followup_link_reminders_send()

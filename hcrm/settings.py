@@ -187,6 +187,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "followups.tasks.followups_sweep_recent",
         "schedule": timedelta(hours=1),
     },
+    "followups-links-send": {
+        "task": "followups.tasks.followup_links_send_due",
+        "schedule": timedelta(minutes=5),
+    },
+    "followups-link-reminders": {
+        "task": "followups.tasks.followup_link_reminders_send",
+        "schedule": timedelta(hours=1),
+    },
     "appointments-schedules-generate": {
         # 01:00 in Asia/Shanghai: sessions of the weekly templates for SCHEDULE_WEEKS_AHEAD weeks.
         "task": "appointments.tasks.schedules_generate_ahead",
@@ -369,3 +377,6 @@ SILENCED_SYSTEM_CHECKS = [
     # so locking by address would lock out a whole ward after one typist's mistakes.
     "axes.W006",
 ]
+# Follow-up links sent by SMS or email: days a link works, and days before an unanswered one is reminded (once).
+FOLLOWUP_LINK_DAYS = env.int("FOLLOWUP_LINK_DAYS", default=7, minimum=1)
+FOLLOWUP_REMINDER_DAYS = env.int("FOLLOWUP_REMINDER_DAYS", default=3, minimum=1)

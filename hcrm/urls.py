@@ -38,6 +38,7 @@ urlpatterns = [
     path("appointments/", include("appointments.urls")),
     path("followups/", include("followups.urls")),
     path("portal/", include("appointments.portal.urls")),
+    path("f/", include("followups.link_urls")),
     path("api/v1/", include(api_v1)),
     path("fhir/R4/", include("integrations.fhir.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -1,6 +1,7 @@
 """Follow-ups: questionnaires with versions and responses; plans, tasks, alerts build on them."""
 
 from followups.models.constitution import Constitution, ConstitutionJudgement, PatientConstitution
+from followups.models.links import FollowUpLink
 from followups.models.plans import (
     OPEN_STATUSES,
     AssigneeKind,
@@ -23,6 +24,7 @@ from followups.models.questionnaires import (
 )
 
 __all__ = [
+    "FollowUpLink",
     "Constitution",
     "ConstitutionJudgement",
     "PatientConstitution",

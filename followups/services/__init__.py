@@ -4,6 +4,13 @@ from followups.services.builtin import builtin_questionnaires_load
 from followups.services.constitution import constitution_record
 from followups.services.imports import questionnaire_import
 from followups.services.items import items_check
+from followups.services.links import (
+    followup_link_answer,
+    followup_link_open,
+    followup_link_reminders_send,
+    followup_link_send,
+    followup_links_send_due,
+)
 from followups.services.plans import (
     followups_sweep,
     plan_save,
@@ -27,6 +34,11 @@ from followups.services.tasks import (
 __all__ = [
     "builtin_questionnaires_load",
     "constitution_record",
+    "followup_link_answer",
+    "followup_link_open",
+    "followup_link_reminders_send",
+    "followup_link_send",
+    "followup_links_send_due",
     "followup_schedule_one_off",
     "followups_sweep",
     "plan_save",
