@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import secrets
 
 from django.conf import settings
@@ -26,6 +27,8 @@ from patients.services.messages import message_send
 
 LINK_CHANNELS = (FollowUpChannel.SMS, FollowUpChannel.EMAIL)
 SEND_BATCH = 500
+
+logger = logging.getLogger(__name__)
 
 
 class LinkGone(Exception):
@@ -99,7 +102,13 @@ def followup_links_send_due(*, now: dt.datetime | None = None) -> int:
         task = FollowUpTask.objects.select_related("patient", "plan").get(pk=pk)
         if task_precheck(task=task):
             continue  # closed with the reason: the patient died, is back in hospital or withdrew consent
-        followup_link_send(task=task)
+        try:
+            followup_link_send(task=task)
+        except ValidationError:
+            # No template for the patient's channel, or the like: back to the queue for the next run.
+            logger.exception("follow-up link for task %s not sent", task.uuid)
+            FollowUpTask.objects.filter(pk=pk, status=TaskStatus.IN_PROGRESS).update(status=status, updated_at=now)
+            continue
         sent += 1
     return sent
 

@@ -239,3 +239,14 @@ def test_beat_sends_due_links_and_reminders_through_registered_tasks(sms_task):
     assert {"followups.tasks.followup_links_send_due", "followups.tasks.followup_link_reminders_send"} <= names
     assert {name for name in names if name.startswith("followups.")} <= set(app.tasks)
     assert followups.tasks.followup_links_send_due_task.apply().get() == 1
+
+
+def test_a_link_that_cannot_be_queued_leaves_the_task_waiting(sms_task):
+    from patients.models import MessageTemplate
+
+    MessageTemplate.objects.filter(code="follow_up_link").delete()
+
+    assert followup_links_send_due() == 0
+
+    sms_task.refresh_from_db()
+    assert (sms_task.status, sms_task.attempts, FollowUpLink.objects.count()) == ("pending", 0, 0)
