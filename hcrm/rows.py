@@ -7,8 +7,9 @@ each call only runs the statement and builds the instances, as the ORM would.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from django.db import connection
 from django.db.models import Model
@@ -133,3 +134,125 @@ def row_insert(instance: Model) -> None:
         instance.pk = cursor.fetchone()[0]
     instance._state.adding = False
     instance._state.db = connection.alias
+
+
+@dataclass(frozen=True)
+class Upserted(Generic[ModelT]):
+    """What `rows_upsert` made of one row: the stored instance, and whether it was created or changed."""
+
+    instance: ModelT
+    created: bool
+    changed: bool  # an existing row that held other values (and was written)
+
+
+def rows_upsert(
+    model: type[ModelT],
+    rows: Sequence[dict[str, Any]],
+    *,
+    conflict: Sequence[str],
+    conflict_where: str = "",
+    owner: str,
+    keep: Collection[str] = (),
+    on_existing: Mapping[str, Any] | None = None,
+    linked: tuple[str, Sequence[Any]] | None = None,
+) -> list[Upserted[ModelT] | None]:
+    """Insert `rows` or update the stored rows they name by `conflict`, with one INSERT … ON CONFLICT … RETURNING.
+
+    For a model with `created_at`/`updated_at` (every BaseModel). Each row is a dict of field
+    values; rows naming the same key are merged, the later one's values winning. An existing row
+    is updated only when its `owner` column (`patient_id`) matches; otherwise its place in the
+    result is None and nothing of it is written, so the caller can refuse it. On an existing row,
+    `keep` columns stay as stored and `on_existing` columns take the given value instead of the
+    row's; `updated_at` moves only when a value differs. `linked` is one more INSERT (no
+    RETURNING) sent in the same round trip where the database allows it.
+
+    Only for writes that are not audited row by row: no model signal is sent.
+    """
+    if not rows:
+        return []
+    meta = model._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    on_existing = dict(on_existing or {})
+
+    merged: dict[tuple, dict[str, Any]] = {}
+    positions: list[tuple] = []
+    instances: dict[tuple, Model] = {}
+    for values in rows:
+        instance = model(**values)
+        key = tuple(getattr(instance, meta.get_field(name).attname) for name in conflict)
+        if None in key:
+            key = ("uuid", instance.uuid)  # a row without a key never conflicts
+        if key in merged:
+            merged[key].update(values)
+            instance = model(**merged[key])
+            instance.uuid = instances[key].uuid
+        else:
+            merged[key] = dict(values)
+        instances[key] = instance
+        positions.append(key)
+
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    sent: dict[tuple, tuple[Any, Any]] = {}
+    params: list[Any] = []
+    for key, instance in instances.items():
+        for field in fields:
+            params.append(field.get_db_prep_save(field.pre_save(instance, add=True), connection))
+        sent[key] = (instance.created_at, instance.updated_at)
+    row_sql = f"({', '.join(['%s'] * len(fields))})"
+
+    fixed = {*conflict, owner, "uuid", "created_at", "updated_at", *keep}
+    distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+    assignments, differs = [], []
+    assignment_params, differs_params = [], []
+    for field in fields:
+        if field.name in fixed or field.attname in fixed:
+            continue
+        column = quote(field.column)
+        if field.name in on_existing or field.attname in on_existing:
+            value = on_existing.get(field.name, on_existing.get(field.attname))
+            prepared = field.get_db_prep_save(value, connection)
+            assignments.append(f"{column} = %s")
+            assignment_params.append(prepared)
+            differs.append(f"{table}.{column} {distinct} %s")
+            differs_params.append(prepared)
+        else:
+            assignments.append(f"{column} = EXCLUDED.{column}")
+            differs.append(f"{table}.{column} {distinct} EXCLUDED.{column}")
+    updated = quote(meta.get_field("updated_at").column)
+    assignments.append(
+        f"{updated} = CASE WHEN {' OR '.join(differs) or 'FALSE'} THEN EXCLUDED.{updated} ELSE {table}.{updated} END"
+    )
+    owner_column = quote(meta.get_field(owner).column)
+    target = ", ".join(quote(meta.get_field(name).column) for name in conflict)
+    returning = ", ".join(quote(field.column) for field in meta.concrete_fields)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(quote(field.column) for field in fields)}) "  # noqa: S608 (model metadata)
+        f"VALUES {', '.join([row_sql] * len(instances))} "
+        f"ON CONFLICT ({target}){f' WHERE {conflict_where}' if conflict_where else ''} "
+        f"DO UPDATE SET {', '.join(assignments)} "
+        f"WHERE {table}.{owner_column} = EXCLUDED.{owner_column} "
+        f"RETURNING {returning}"
+    )
+    params += assignment_params + differs_params
+    with connection.cursor() as cursor:
+        if linked is not None and connection.vendor == "postgresql":
+            # A data-modifying WITH runs even though nothing reads it: one round trip for both.
+            cursor.execute(f"WITH linked AS ({linked[0]}) {sql}", [*linked[1], *params])
+        else:
+            if linked is not None:
+                cursor.execute(*linked)
+            cursor.execute(sql, params)
+        fetched = cursor.fetchall()
+
+    _select, converters = _plan(model, "t")
+    results: dict[tuple, Upserted[ModelT]] = {}
+    for row in fetched:
+        instance = model.from_db(connection.alias, None, _converted(row, converters))
+        key = tuple(getattr(instance, meta.get_field(name).attname) for name in conflict)
+        if None in key:
+            key = ("uuid", instance.uuid)
+        created_at, updated_at = sent[key]
+        created = instance.created_at == created_at
+        results[key] = Upserted(instance, created=created, changed=not created and instance.updated_at == updated_at)
+    return [results.get(key) for key in positions]
