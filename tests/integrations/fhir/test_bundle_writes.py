@@ -144,9 +144,10 @@ def test_a_code_outside_the_value_set_is_refused(emr):
     assert emr_profile.status_code == 200
     from integrations.models import SourceProfile
 
-    SourceProfile.objects.filter(protocol="fhir", sending_application="EMR").update(
-        diagnosis_systems={"http://example.org/problems": "problem-list"}
-    )
+    # Saved as the console saves it, so this process's cached profile is dropped at once.
+    profile = SourceProfile.objects.get(protocol="fhir", sending_application="EMR")
+    profile.diagnosis_systems = {"http://example.org/problems": "problem-list"}
+    profile.save()
     bundle = visit_bundle(0)
     bundle["entry"][2]["resource"]["code"]["coding"][0]["system"] = "http://example.org/problems"
 
