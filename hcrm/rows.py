@@ -110,28 +110,61 @@ def row_insert(instance: Model) -> None:
 
     A model that django-auditlog records row by row goes through `save()` while auditing is on.
     """
+    if _needs_save(instance):
+        instance.save(force_insert=True)
+        return
+    sql, values = _insert_sql(instance)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        _inserted(instance, cursor.fetchone()[0])
+
+
+def rows_insert(*instances: Model) -> None:
+    """INSERT new instances (of any models) like `row_insert`, all with one statement on PostgreSQL.
+
+    One statement fails or succeeds whole: an IntegrityError of any row leaves none of them written.
+    """
+    if connection.vendor != "postgresql" or any(_needs_save(instance) for instance in instances):
+        for instance in instances:
+            row_insert(instance)
+        return
+    parts, params = [], []
+    for index, instance in enumerate(instances):
+        sql, values = _insert_sql(instance)
+        parts.append(f"inserted{index} AS ({sql})")
+        params += values
+    keys = ", ".join(f"(SELECT * FROM inserted{index})" for index in range(len(instances)))  # noqa: S608 (names made here)
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(parts)} SELECT {keys}", params)
+        for instance, key in zip(instances, cursor.fetchone(), strict=True):
+            _inserted(instance, key)
+
+
+def _needs_save(instance: Model) -> bool:
     from auditlog.context import auditlog_disabled
     from auditlog.registry import auditlog
 
-    model = type(instance)
-    if not connection.features.can_return_columns_from_insert or (
-        not auditlog_disabled.get() and auditlog.contains(model)
-    ):
-        instance.save(force_insert=True)
-        return
-    meta = model._meta
+    return not connection.features.can_return_columns_from_insert or (
+        not auditlog_disabled.get() and auditlog.contains(type(instance))
+    )
+
+
+def _insert_sql(instance: Model) -> tuple[str, list[Any]]:
+    meta = instance._meta
     quote = connection.ops.quote_name
     fields = [field for field in meta.concrete_fields if not (field.primary_key and instance.pk is None)]
     values = [field.get_db_prep_save(field.pre_save(instance, add=True), connection) for field in fields]
     columns = ", ".join(quote(field.column) for field in fields)
     placeholders = ", ".join(["%s"] * len(fields))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608 (model metadata)
-            f"RETURNING {quote(meta.pk.column)}",
-            values,
-        )
-        instance.pk = cursor.fetchone()[0]
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608 (model metadata)
+        f"RETURNING {quote(meta.pk.column)}"
+    )
+    return sql, values
+
+
+def _inserted(instance: Model, key: Any) -> None:
+    instance.pk = key
     instance._state.adding = False
     instance._state.db = connection.alias
 
