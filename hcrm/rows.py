@@ -76,17 +76,15 @@ def _converted(row: Sequence[Any], converters: _Converters) -> list[Any]:
 def row_update(instance: Model, fields: Sequence[str]) -> None:
     """Write `fields` of `instance` (and `updated_at` when the model has it) with one UPDATE by primary key.
 
-    Only for writes that are not audited row by row (a system's, audited once per message): an audited
-    write goes through `save()` so that django-auditlog sees it.
+    A write django-auditlog records row by row (a person's, to a registered model) goes through
+    `save()` so that django-auditlog sees it.
     """
-    from auditlog.context import auditlog_disabled
-
     model = type(instance)
     meta = model._meta
     names = list(fields)
     if any(field.name == "updated_at" for field in meta.concrete_fields) and "updated_at" not in names:
         names.append("updated_at")
-    if not auditlog_disabled.get():
+    if _needs_save(instance):
         instance.save(update_fields=names)
         return
     quote = connection.ops.quote_name
@@ -196,8 +194,9 @@ def rows_upsert(
     is updated only when its `owner` column (`patient_id`) matches; otherwise its place in the
     result is None and nothing of it is written, so the caller can refuse it. On an existing row,
     `keep` columns stay as stored and `on_existing` columns take the given value instead of the
-    row's; `updated_at` moves only when a value differs. `linked` is one more INSERT (no
-    RETURNING) sent in the same round trip where the database allows it.
+    row's; a row that differs in nothing is not written (on PostgreSQL; elsewhere it is rewritten
+    as it is, `updated_at` included). `linked` is one more INSERT (no RETURNING) sent in the same
+    round trip where the database allows it.
 
     Only for writes that are not audited row by row: no model signal is sent.
     """
@@ -213,9 +212,7 @@ def rows_upsert(
     instances: dict[tuple, Model] = {}
     for values in rows:
         instance = model(**values)
-        key = tuple(getattr(instance, meta.get_field(name).attname) for name in conflict)
-        if None in key:
-            key = ("uuid", instance.uuid)  # a row without a key never conflicts
+        key = _conflict_key(instance, conflict) or ("uuid", instance.uuid)
         if key in merged:
             merged[key].update(values)
             instance = model(**merged[key])
@@ -253,39 +250,80 @@ def rows_upsert(
             assignments.append(f"{column} = EXCLUDED.{column}")
             differs.append(f"{table}.{column} {distinct} EXCLUDED.{column}")
     updated = quote(meta.get_field("updated_at").column)
-    assignments.append(
-        f"{updated} = CASE WHEN {' OR '.join(differs) or 'FALSE'} THEN EXCLUDED.{updated} ELSE {table}.{updated} END"
-    )
     owner_column = quote(meta.get_field(owner).column)
     target = ", ".join(quote(meta.get_field(name).column) for name in conflict)
     returning = ", ".join(quote(field.column) for field in meta.concrete_fields)
-    sql = (
+    changed = " OR ".join(differs) or "FALSE"
+    insert = (
         f"INSERT INTO {table} ({', '.join(quote(field.column) for field in fields)}) "  # noqa: S608 (model metadata)
         f"VALUES {', '.join([row_sql] * len(instances))} "
-        f"ON CONFLICT ({target}){f' WHERE {conflict_where}' if conflict_where else ''} "
-        f"DO UPDATE SET {', '.join(assignments)} "
-        f"WHERE {table}.{owner_column} = EXCLUDED.{owner_column} "
-        f"RETURNING {returning}"
+        f"ON CONFLICT ({target}){f' WHERE {conflict_where}' if conflict_where else ''} DO UPDATE SET "
     )
-    params += assignment_params + differs_params
-    with connection.cursor() as cursor:
-        if linked is not None and connection.vendor == "postgresql":
-            # A data-modifying WITH runs even though nothing reads it: one round trip for both.
-            cursor.execute(f"WITH linked AS ({linked[0]}) {sql}", [*linked[1], *params])
-        else:
+    keyed = [key for key, instance in instances.items() if _conflict_key(instance, conflict) is not None]
+    if connection.vendor == "postgresql":
+        # Only rows that differ are written; the others, and rows held by another owner, are read
+        # back as they stood when the statement began (a data-modifying WITH sees that snapshot).
+        assignments.append(f"{updated} = EXCLUDED.{updated}")
+        sql = (
+            f"{insert}{', '.join(assignments)} "
+            f"WHERE {table}.{owner_column} = EXCLUDED.{owner_column} AND ({changed}) RETURNING {returning}"
+        )
+        params += assignment_params + differs_params
+        prefix = f"linked AS ({linked[0]}), " if linked is not None else ""
+        params = [*(linked[1] if linked is not None else ()), *params]
+        sql = f"WITH {prefix}written AS ({sql}) SELECT {returning}, TRUE FROM written"  # noqa: S608 (model metadata)
+        if keyed:
+            # Each column against its values (`external_id IN (…) AND source_system IN (…)`): probes of
+            # the unique index whatever the planner believes about a sender's rows; a combination
+            # nobody asked for is dropped below.
+            columns = list(zip(*keyed, strict=True))
+            matches = " AND ".join(
+                f"{quote(meta.get_field(name).column)} IN ({', '.join(['%s'] * len(set(values)))})"
+                for name, values in zip(conflict, columns, strict=True)
+            )
+            sql += (
+                f" UNION ALL SELECT {returning}, FALSE FROM {table} "  # noqa: S608 (model metadata)
+                f"WHERE {matches} {f'AND {conflict_where} ' if conflict_where else ''}"
+                f"AND ({target}) NOT IN (SELECT {target} FROM written)"
+            )
+            params += [value for values in columns for value in dict.fromkeys(values)]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            fetched = cursor.fetchall()
+    else:
+        # Without a data-modifying WITH, every stored row of the same owner is written (its
+        # `updated_at` kept when nothing differs) so that RETURNING reports it.
+        assignments.append(f"{updated} = CASE WHEN {changed} THEN EXCLUDED.{updated} ELSE {table}.{updated} END")
+        sql = (
+            f"{insert}{', '.join(assignments)} "
+            f"WHERE {table}.{owner_column} = EXCLUDED.{owner_column} RETURNING {returning}"
+        )
+        params += assignment_params + differs_params
+        with connection.cursor() as cursor:
             if linked is not None:
                 cursor.execute(*linked)
             cursor.execute(sql, params)
-        fetched = cursor.fetchall()
+            fetched = [(*row, True) for row in cursor.fetchall()]
 
     _select, converters = _plan(model, "t")
     results: dict[tuple, Upserted[ModelT]] = {}
     for row in fetched:
-        instance = model.from_db(connection.alias, None, _converted(row, converters))
-        key = tuple(getattr(instance, meta.get_field(name).attname) for name in conflict)
-        if None in key:
-            key = ("uuid", instance.uuid)
+        instance = model.from_db(connection.alias, None, _converted(row[:-1], converters))
+        key = _conflict_key(instance, conflict) or ("uuid", instance.uuid)
+        if key not in instances:
+            continue
+        if not row[-1]:  # as stored: unchanged, or another owner's
+            owner_name = meta.get_field(owner).attname
+            if getattr(instance, owner_name) == getattr(instances[key], owner_name):
+                results[key] = Upserted(instance, created=False, changed=False)
+            continue
         created_at, updated_at = sent[key]
         created = instance.created_at == created_at
         results[key] = Upserted(instance, created=created, changed=not created and instance.updated_at == updated_at)
     return [results.get(key) for key in positions]
+
+
+def _conflict_key(instance: Model, conflict: Sequence[str]) -> tuple | None:
+    """The values of the conflict columns, or None when one is NULL (such a row never conflicts)."""
+    key = tuple(getattr(instance, instance._meta.get_field(name).attname) for name in conflict)
+    return None if None in key else key

@@ -133,3 +133,23 @@ def test_department_links_are_made_once():
     assert list(PatientDepartment.objects.filter(patient=patient).values_list("department_id", flat=True)) == [
         department.pk
     ]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="tuple ids (ctid) are PostgreSQL's")
+def test_an_unchanged_row_is_not_written_at_all():
+    patient = PatientFactory()
+    (first,) = external_records_upsert(model=Diagnosis, rows=[_diagnosis(patient, "D1")])
+
+    def tuple_id():  # any UPDATE, even of equal values, puts a new row version elsewhere
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT ctid::text FROM patients_diagnosis WHERE id = %s", [first.instance.pk])
+            return cursor.fetchone()[0]
+
+    stored = tuple_id()
+    (again,) = external_records_upsert(model=Diagnosis, rows=[_diagnosis(patient, "D1")])
+    unchanged = tuple_id()
+    external_records_upsert(model=Diagnosis, rows=[_diagnosis(patient, "D1", name="高血压病")])
+
+    assert (again.created, again.changed, again.instance.pk) == (False, False, first.instance.pk)
+    assert unchanged == stored
+    assert tuple_id() != stored
