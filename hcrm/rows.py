@@ -7,6 +7,11 @@ each call only runs the statement and builds the instances, as the ORM would.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import re
+import threading
+import weakref
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -17,6 +22,39 @@ from django.db.models import Model
 ModelT = TypeVar("ModelT", bound=Model)
 _Converters = list[tuple[int, list[Callable], Any]]
 _plans: dict[tuple[str, type[Model], str], tuple[str, _Converters]] = {}
+
+
+# Statements prepared on each PostgreSQL connection (by the driver's connection object), by text.
+_prepared: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
+_prepared_lock = threading.Lock()
+PREPARED_PER_CONNECTION = 500
+
+
+def statement_run(cursor, sql: str, params: Sequence[Any]) -> None:
+    """Run one of the statements built here; on PostgreSQL as a statement prepared once per connection.
+
+    Their text is the same message after message (it comes from model metadata), and parsing and
+    planning them again is about a third of what PostgreSQL spends on them. The PREPARE goes
+    straight to the driver, so query logs and counts show each statement once, as before. A
+    prepared statement outlives a rolled-back transaction, so the record of it here stays true.
+    """
+    if connection.vendor != "postgresql" or "%%" in sql:
+        cursor.execute(sql, params)
+        return
+    raw = connection.connection
+    with _prepared_lock:
+        names = _prepared.setdefault(raw, {})
+    name = names.get(sql)
+    if name is None:
+        if len(names) >= PREPARED_PER_CONNECTION:
+            cursor.execute(sql, params)
+            return
+        name = f"hcrm_{hashlib.blake2b(sql.encode(), digest_size=10).hexdigest()}"
+        numbers = itertools.count(1)
+        with raw.cursor() as driver_cursor:
+            driver_cursor.execute(f"PREPARE {name} AS {re.sub('%s', lambda _match: f'${next(numbers)}', sql)}")
+        names[sql] = name
+    cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(params))})" if params else f"EXECUTE {name}", params)
 
 
 def _plan(model: type[Model], alias: str) -> tuple[str, _Converters]:
@@ -41,7 +79,7 @@ def rows_load(model: type[ModelT], where: str, params: Sequence[Any], *, alias: 
     """Instances of `model` whose row matches `where` (SQL on table alias `alias`, %s placeholders)."""
     select, converters = _plan(model, alias)
     with connection.cursor() as cursor:
-        cursor.execute(f"{select} WHERE {where}", params)
+        statement_run(cursor, f"{select} WHERE {where}", params)
         fetched = cursor.fetchall()
     return [model.from_db(connection.alias, None, _converted(row, converters)) for row in fetched]
 
@@ -55,7 +93,7 @@ def rows_load_joined(
     extra_sql = "".join(f", {column}" for column in extra)
     width = len(model._meta.concrete_fields)
     with connection.cursor() as cursor:
-        cursor.execute(f"{columns}{extra_sql} FROM {source} {joined} WHERE {where}", params)
+        statement_run(cursor, f"{columns}{extra_sql} FROM {source} {joined} WHERE {where}", params)
         fetched = cursor.fetchall()
     return [
         (model.from_db(connection.alias, None, _converted(row[:width], converters)), tuple(row[width:]))
@@ -113,7 +151,7 @@ def row_insert(instance: Model) -> None:
         return
     sql, values = _insert_sql(instance)
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+        statement_run(cursor, sql, values)
         _inserted(instance, cursor.fetchone()[0])
 
 
@@ -133,7 +171,7 @@ def rows_insert(*instances: Model) -> None:
         params += values
     keys = ", ".join(f"(SELECT * FROM inserted{index})" for index in range(len(instances)))  # noqa: S608 (names made here)
     with connection.cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(parts)} SELECT {keys}", params)
+        statement_run(cursor, f"WITH {', '.join(parts)} SELECT {keys}", params)
         for instance, key in zip(instances, cursor.fetchone(), strict=True):
             _inserted(instance, key)
 
@@ -288,7 +326,7 @@ def rows_upsert(
             )
             params += [value for values in columns for value in dict.fromkeys(values)]
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            statement_run(cursor, sql, params)
             fetched = cursor.fetchall()
     else:
         # Without a data-modifying WITH, every stored row of the same owner is written (its
