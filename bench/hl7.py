@@ -304,7 +304,11 @@ def bare_parse_rate(messages: list[bytes], processes: int) -> float:
 
 PROFILE_PARTS = [
     ("read MSH, decode, parse (`message.py`)", "integrations/hl7v2/message.py", {"read_header", "parse_message"}),
-    ("the one audit entry per message (`_audit_applied`)", "integrations/hl7v2/pipeline.py", {"_audit_applied"}),
+    (
+        "store the raw row with its one audit entry (`_store_applied`)",
+        "integrations/hl7v2/pipeline.py",
+        {"_store_applied"},
+    ),
     ("identity (`patient_match_or_create`)", "patients/services/identity.py", {"patient_match_or_create"}),
     ("apply, identity included (`apply_message`)", "integrations/hl7v2/apply.py", {"apply_message"}),
     ("audit entries (django-auditlog receivers)", "auditlog/receivers.py", {"wrapper"}),

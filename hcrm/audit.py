@@ -15,11 +15,16 @@ from typing import Any
 
 from auditlog.context import auditlog_value, disable_auditlog, set_extra_data
 from auditlog.middleware import AuditlogMiddleware
+from auditlog.models import DEFAULT_OBJECT_REPR
 from auditlog.registry import auditlog
 from django.contrib.auth import get_user_model
-from django.db import models
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import connection, models
+from django.db.models.signals import post_save, pre_save
+from django.utils.encoding import smart_str
 
 from hcrm.models import AuditEntry
+from hcrm.rows import row_insert
 
 Event = AuditEntry.Event
 
@@ -95,7 +100,58 @@ def audit_write(
     *, event: str, instance: models.Model, reason: str = "", details: dict[str, Any] | None = None
 ) -> AuditEntry:
     """Record a write that model signals do not see (a conditional update, a state change on the system's rows)."""
-    return audit_read(event=event, instance=instance, reason=reason, details=details, action=_ACTION_BY_EVENT[event])
+    entry = audit_entry_build(event=event, instance=instance, reason=reason, details=details)
+    row_insert(entry)
+    audit_entry_saved(entry)
+    return entry
+
+
+def audit_entry_build(
+    *, event: str, instance: models.Model, reason: str = "", details: dict[str, Any] | None = None
+) -> AuditEntry:
+    """The entry `audit_write` records, built but not saved, for a caller that inserts it with other rows.
+
+    Filled in as django-auditlog's `log_create` fills it; `pre_save` is sent as `save()` would send
+    it, so the acting context sets the same fields. Insert it with `hcrm.rows.row_insert` (or
+    `rows_insert`), then call `audit_entry_saved`.
+    """
+    from auditlog.cid import get_cid
+    from django.contrib.contenttypes.models import ContentType
+
+    context = audit_context()
+    actor = context.get("actor")
+    try:
+        representation = smart_str(instance)
+    except ObjectDoesNotExist:
+        representation = DEFAULT_OBJECT_REPR
+    entry = AuditEntry(
+        content_type=ContentType.objects.get_for_model(instance),
+        object_pk=instance.pk,
+        object_id=instance.pk if isinstance(instance.pk, int) else None,
+        object_repr=representation,
+        serialized_data=AuditEntry.objects._get_serialized_data_or_none(instance),
+        cid=get_cid(),
+        action=_ACTION_BY_EVENT[event],
+        event=event,
+        reason=reason,
+        additional_data=details or None,
+        remote_addr=context.get("remote_addr"),
+        user_agent=context.get("user_agent", ""),
+        client=context.get("client", ""),
+        actor=actor if isinstance(actor, get_user_model()) else None,
+    )
+    patient_uuid = getattr(instance, "audit_patient_uuid", None)
+    if patient_uuid is not None:
+        entry.patient_uuid = patient_uuid
+    pre_save.send(sender=AuditEntry, instance=entry, raw=False, using=connection.alias, update_fields=None)
+    return entry
+
+
+def audit_entry_saved(entry: AuditEntry) -> None:
+    """Tell `post_save` receivers about an entry inserted without `save()`."""
+    post_save.send(
+        sender=AuditEntry, instance=entry, created=True, raw=False, using=connection.alias, update_fields=None
+    )
 
 
 def audit_read(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from hcrm.rows import row_insert, row_update
 from integrations.models import InboundMessage, SourceProfile
 
 
@@ -24,21 +25,23 @@ def inbound_store(
     status: str = InboundMessage.Status.RECEIVED,
 ) -> InboundMessage:
     """Store what was received, committed on its own, before anything is applied."""
+    message = InboundMessage(
+        protocol=protocol,
+        transport=transport,
+        raw=raw,
+        sender=sender[:201],
+        source=source,
+        **({"source_id": source_id} if source is None and source_id is not None else {}),
+        peer=peer[:100],
+        control_id=control_id[:199],
+        message_type=message_type[:40],
+        version=version[:10],
+        patient_identifiers=patient_identifiers[:500],
+        status=status,
+    )
     with transaction.atomic():
-        return InboundMessage.objects.create(
-            protocol=protocol,
-            transport=transport,
-            raw=raw,
-            sender=sender[:201],
-            source=source,
-            **({"source_id": source_id} if source is None and source_id is not None else {}),
-            peer=peer[:100],
-            control_id=control_id[:199],
-            message_type=message_type[:40],
-            version=version[:10],
-            patient_identifiers=patient_identifiers[:500],
-            status=status,
-        )
+        row_insert(message)
+    return message
 
 
 def inbound_finish(
@@ -58,15 +61,4 @@ def inbound_finish(
     message.error = error
     message.processed_at = timezone.now()
     message.attempts += 1
-    message.save(
-        update_fields=[
-            "status",
-            "patient",
-            "error_code",
-            "error_location",
-            "error",
-            "processed_at",
-            "attempts",
-            "updated_at",
-        ]
-    )
+    row_update(message, ["status", "patient", "error_code", "error_location", "error", "processed_at", "attempts"])

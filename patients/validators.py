@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 
 import phonenumbers
@@ -61,28 +62,41 @@ def validate_national_id_matches(
 
 def normalize_mobile(value: str) -> str:
     """A Chinese mobile number in E.164 form (`+8613812345678`), or ValidationError."""
-    number = _parse_phone(value)
-    if number.country_code != 86 or phonenumbers.number_type(number) not in (
-        phonenumbers.PhoneNumberType.MOBILE,
-        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-    ):
+    parsed = _parsed_phone(value)
+    if parsed is None:
+        raise _invalid_phone()
+    if not parsed[1]:
         raise ValidationError(_("Enter a valid Chinese mobile number, e.g. 13812345678."), code="mobile")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return parsed[0]
 
 
 def normalize_phone(value: str) -> str:
     """Any valid phone number (landline with area code, mobile, or international) in E.164 form."""
-    return phonenumbers.format_number(_parse_phone(value), phonenumbers.PhoneNumberFormat.E164)
+    parsed = _parsed_phone(value)
+    if parsed is None:
+        raise _invalid_phone()
+    return parsed[0]
 
 
-def _parse_phone(value: str) -> phonenumbers.PhoneNumber:
+def _invalid_phone() -> ValidationError:
+    return ValidationError(_("Enter a valid phone number."), code="phone")
+
+
+# One message names the same number several times (PID-13, NK1-5, the identity service): parse once.
+@functools.lru_cache(maxsize=4096)
+def _parsed_phone(value: str) -> tuple[str, bool] | None:
+    """(E.164 form, whether it is a Chinese mobile number), or None when it is not a valid phone number."""
     try:
         number = phonenumbers.parse((value or "").strip(), "CN")
     except phonenumbers.NumberParseException:
-        raise ValidationError(_("Enter a valid phone number."), code="phone") from None
+        return None
     if not phonenumbers.is_valid_number(number):
-        raise ValidationError(_("Enter a valid phone number."), code="phone")
-    return number
+        return None
+    mobile = number.country_code == 86 and phonenumbers.number_type(number) in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), mobile
 
 
 def phone_search_key(value: str) -> str | None:

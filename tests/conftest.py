@@ -31,6 +31,16 @@ def booking_rules_read_afresh():
     booking_policy_forget()
 
 
+@pytest.fixture(autouse=True)
+def fresh_profile_cache():
+    """Source profiles are cached per process; a test's rolled-back profile must not outlive it."""
+    from integrations.profile_cache import profile_cache_clear
+
+    profile_cache_clear()
+    yield
+    profile_cache_clear()
+
+
 @pytest.fixture
 def internal_medicine(db):
     return DepartmentFactory(code="NK", name="内科", name_en="Internal medicine")

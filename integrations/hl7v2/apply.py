@@ -45,6 +45,7 @@ from patients.models import (
     Procedure,
 )
 from patients.services.identity import PatientDemographics, patient_match_or_create, patients_merge
+from patients.services.records import external_records_upsert
 
 PATIENT_EVENTS = frozenset({"A01", "A04", "A05", "A08", "A28", "A31"})
 # Where each demographic field comes from, to name it when the identity service refuses a value.
@@ -221,51 +222,87 @@ def _per_row_audit() -> bool:
 
 
 def _upsert(
-    model: type[Model], patient: Patient, ctx: Context, rows: list[tuple[str, dict]], what: str, found=None
+    model: type[Model],
+    patient: Patient,
+    ctx: Context,
+    rows: list[tuple[str, dict]],
+    what: str,
+    *,
+    keep: frozenset[str] = frozenset(),
+    on_existing: dict | None = None,
+    department_links: tuple[tuple[int, int], ...] = (),
 ) -> list:
     """Create or update `model` rows by (sender, external id); a row of another patient is an error.
 
     Values name columns (`encounter_id`, not `encounter`), so comparing them loads no related row.
-    Unchanged rows are not written; new rows go in one INSERT unless each row must be audited.
+    A system's rows go in with one upsert (unchanged rows keep their `updated_at`); a person's
+    reprocessing writes row by row, so that each row is audited. `keep` and `on_existing` say
+    what an existing row keeps or gets instead of the sent value.
     """
     if not rows:
         return []
     source_system = ctx.sender[:64]
     keys = [key[:128] for key, _values in rows]
-    if found is None:
-        where = f"t.external_id IN ({', '.join(['%s'] * len(keys))}) AND t.source_system = %s"
-        found = rows_load(model, where, [*keys, source_system])
-    existing = {row.external_id: row for row in found}
+    if _per_row_audit():
+        return _upsert_audited(model, patient, source_system, keys, rows, what, keep, on_existing, department_links)
+    results = external_records_upsert(
+        model=model,
+        rows=[
+            {"patient_id": patient.pk, "source_system": source_system, "external_id": key, **values}
+            for key, (_unused, values) in zip(keys, rows, strict=True)
+        ],
+        keep=keep,
+        on_existing=on_existing,
+        department_links=department_links,
+    )
+    for key, result in zip(keys, results, strict=True):
+        if result is None:
+            raise _held_by_another(what, key)
+    if model in (Encounter, Diagnosis, Procedure):
+        clinical_records_written([result.instance for result in results if result.created or result.changed])
+    return [result.instance for result in results]
+
+
+def _held_by_another(what: str, key: str) -> Hl7Error:
+    return Hl7Error(
+        _("%(what)s %(id)s already belongs to another patient.") % {"what": what, "id": key},
+        code=ErrorCode.DUPLICATE_KEY,
+    )
+
+
+def _upsert_audited(model, patient, source_system, keys, rows, what, keep, on_existing, department_links) -> list:
+    """`_upsert` row by row through `save()`, for writes django-auditlog records one by one."""
+    where = f"t.external_id IN ({', '.join(['%s'] * len(keys))}) AND t.source_system = %s"
+    existing = {row.external_id: row for row in rows_load(model, where, [*keys, source_system])}
     saved = []
-    new = []
-    ended = []
+    written = []  # new rows, changed diagnoses and procedures, visits whose end changed
     for key, (_unused, values) in zip(keys, rows, strict=True):
         row = existing.get(key)
         if row is None:
             row = model(patient=patient, source_system=source_system, external_id=key, **values)
+            row_insert(row)
             existing[key] = row
-            new.append(row)
+            written.append(row)
         else:
             if row.patient_id != patient.pk:
-                raise Hl7Error(
-                    _("%(what)s %(id)s already belongs to another patient.") % {"what": what, "id": key},
-                    code=ErrorCode.DUPLICATE_KEY,
-                )
-            changed = [name for name, value in values.items() if getattr(row, name) != value]
+                raise _held_by_another(what, key)
+            wanted = {name: value for name, value in values.items() if name not in keep}
+            wanted.update(on_existing or {})
+            changed = [name for name, value in wanted.items() if getattr(row, name) != value]
             if changed:
                 for name in changed:
-                    setattr(row, name, values[name])
+                    setattr(row, name, wanted[name])
                 row_update(row, changed)
                 if model is not Encounter or "ended_at" in changed:
-                    ended.append(row)
+                    written.append(row)
         saved.append(row)
-    if len(new) == 1 or (new and _per_row_audit()):
-        for row in new:
-            row_insert(row)
-    elif new:
-        model.objects.bulk_create(new)
+    if department_links:
+        PatientDepartment.objects.bulk_create(
+            [PatientDepartment(patient_id=patient_id, department_id=dept) for patient_id, dept in department_links],
+            ignore_conflicts=True,
+        )
     if model in (Encounter, Diagnosis, Procedure):
-        clinical_records_written([*new, *ended])
+        clinical_records_written(written)
     return saved
 
 
@@ -284,28 +321,32 @@ def _encounter_upsert(patient: Patient, data: MappedEncounter, ctx: Context, *, 
         "ward": data.ward,
         "bed": data.bed,
         "started_at": data.started_at,
+        "status": status or data.status,
+        "ended_at": data.ended_at,
     }
-    key = _encounter_key(patient, data)
-    stored = rows_load(Encounter, "t.external_id = %s AND t.source_system = %s", [key, ctx.sender[:64]])
-    existing = stored[0] if stored else None
-    if existing is None:
-        values["status"] = status or data.status
-        values["ended_at"] = data.ended_at
+    keep = set()
+    on_existing = {}
+    if data.ended_at is not None:
+        on_existing["status"] = "finished"
+    elif status is not None:
+        on_existing["status"] = status
     else:
-        if status is not None:
-            values["status"] = status
-        if data.ended_at is not None:
-            values["ended_at"] = data.ended_at
-            values["status"] = "finished"
-        # An update without an admit time must not move the visit to the update's own time.
-        if not data.admit_time_sent:
-            values["started_at"] = existing.started_at
-    found = [existing] if existing is not None else []
-    (encounter,) = _upsert(Encounter, patient, ctx, [(key, values)], _("Visit"), found=found)
-    if department_id is not None:
-        PatientDepartment.objects.bulk_create(
-            [PatientDepartment(patient=patient, department_id=department_id)], ignore_conflicts=True
-        )
+        keep.add("status")
+    if data.ended_at is None:
+        keep.add("ended_at")
+    # An update without an admit time must not move the visit to the update's own time.
+    if not data.admit_time_sent:
+        keep.add("started_at")
+    (encounter,) = _upsert(
+        Encounter,
+        patient,
+        ctx,
+        [(_encounter_key(patient, data), values)],
+        _("Visit"),
+        keep=frozenset(keep),
+        on_existing=on_existing,
+        department_links=((patient.pk, department_id),) if department_id is not None else (),
+    )
     return encounter
 
 

@@ -16,8 +16,15 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from hcrm.audit import Event, audit_acting_as, audit_system_writes, audit_write
-from hcrm.rows import row_insert
+from hcrm.audit import (
+    Event,
+    audit_acting_as,
+    audit_entry_build,
+    audit_entry_saved,
+    audit_system_writes,
+    audit_write,
+)
+from hcrm.rows import row_insert, rows_insert
 from integrations.hl7v2.ack import AckError, build_ack
 from integrations.hl7v2.apply import Applied, Handler, apply_message, patient_key, route
 from integrations.hl7v2.charset import codec_for, without_nul
@@ -145,8 +152,28 @@ def _apply(message: Hl7Message, profile: ProfileView, handler: Handler, *, syste
         return apply_message(message, profile, handler)
 
 
+def _store_applied(row: InboundMessage, applied: Applied, peer: str) -> None:
+    """Insert the applied message's raw row and its one audit entry, with one statement where possible."""
+    try:
+        if applied.patient is None:  # the entry then names the row, which needs its id first
+            row_insert(row)
+            _audit_applied(row, applied, peer)
+            return
+        entry = _audit_entry(row, applied, peer)
+        rows_insert(row, entry)
+    except IntegrityError as error:
+        raise _AlreadyStored from error
+    audit_entry_saved(entry)
+
+
 def _audit_applied(row: InboundMessage, applied: Applied, peer: str) -> None:
     """The one audit entry of a message another system sent: which patient, which stored message."""
+    entry = _audit_entry(row, applied, peer)
+    row_insert(entry)
+    audit_entry_saved(entry)
+
+
+def _audit_entry(row: InboundMessage, applied: Applied, peer: str):
     details = {
         "hl7": {
             "message": str(row.uuid),
@@ -158,7 +185,9 @@ def _audit_applied(row: InboundMessage, applied: Applied, peer: str) -> None:
     }
     event = Event.CREATE if applied.created else Event.UPDATE
     with audit_acting_as(f"{PatientSource.HIS_IMPORT}:{row.sender}"):
-        audit_write(event=event, instance=applied.patient if applied.patient is not None else row, details=details)
+        return audit_entry_build(
+            event=event, instance=applied.patient if applied.patient is not None else row, details=details
+        )
 
 
 def _success_ack(header: Header, applied: Applied, codec: str) -> bytes:
@@ -239,11 +268,7 @@ def _receive_new(raw: bytes, header: Header, *, transport: str, peer: str, profi
             row.status, row.patient = Status.APPLIED, applied.patient
             row.error = _warning_text(applied)
             row.attempts, row.processed_at = 1, timezone.now()
-            try:
-                row_insert(row)
-            except IntegrityError as error:
-                raise _AlreadyStored from error
-            _audit_applied(row, applied, peer)
+            _store_applied(row, applied, peer)
     except _AlreadyStored:
         return _redelivered(raw, header, transport=transport, peer=peer, profile=profile)
     except Hl7Error as error:

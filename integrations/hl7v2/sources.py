@@ -1,21 +1,14 @@
-"""The source profile of each sender, read once and kept for a few seconds, so a message costs no lookup.
-
-Saving a profile drops it here at once in this process; other processes (the MLLP listener, workers)
-see the change within `PROFILE_TTL_SECONDS`. Reprocessing always reads the profile afresh.
-"""
+"""The source profile of each sender, read once and kept for a few seconds (`integrations.profile_cache`)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models.signals import post_delete, post_save
 
 from integrations.models import Protocol, SourceProfile
+from integrations.profile_cache import profile_cache_clear, profile_cached, profile_keep, profile_key
 
-PROFILE_TTL_SECONDS = 5.0
 IDENTIFIER_KINDS = {
     "mrn": "his",
     "visit_card": "visit_card",
@@ -60,10 +53,6 @@ class ProfileView:
         )
 
 
-_cache: dict[tuple[str, str], tuple[float, ProfileView]] = {}
-_lock = threading.Lock()
-
-
 def source_profile_load(*, application: str, facility: str) -> ProfileView:
     """The profile for a sender, from the database; a sender nobody configured gets a default profile."""
     application, facility = application[:100], facility[:100]
@@ -75,30 +64,16 @@ def source_profile_load(*, application: str, facility: str) -> ProfileView:
                 profile = SourceProfile.objects.create(**lookup, name=f"{application}^{facility}"[:100])
         except IntegrityError:  # another connection created it first
             profile = SourceProfile.objects.get(**lookup)
-    view = ProfileView.of(profile)
-    with _lock:
-        _cache[(application, facility)] = (time.monotonic(), view)
-    return view
+    return profile_keep(profile_key(Protocol.HL7V2, application, facility), ProfileView.of(profile))
 
 
 def source_profile_for(*, application: str, facility: str) -> ProfileView:
-    """The cached profile for a sender (see the module docstring for how fresh it is)."""
-    key = (application[:100], facility[:100])
-    entry = _cache.get(key)
-    if entry is not None and time.monotonic() - entry[0] < PROFILE_TTL_SECONDS:
-        return entry[1]
-    return source_profile_load(application=application, facility=facility)
+    """The cached profile for a sender (see `integrations.profile_cache` for how fresh it is)."""
+    return profile_cached(
+        profile_key(Protocol.HL7V2, application, facility),
+        lambda: source_profile_load(application=application, facility=facility),
+    )
 
 
 def source_profile_cache_clear() -> None:
-    with _lock:
-        _cache.clear()
-
-
-def _forget(sender, instance: SourceProfile, **kwargs) -> None:
-    with _lock:
-        _cache.pop((instance.sending_application, instance.sending_facility), None)
-
-
-post_save.connect(_forget, sender=SourceProfile, dispatch_uid="hl7v2_source_profile_saved")
-post_delete.connect(_forget, sender=SourceProfile, dispatch_uid="hl7v2_source_profile_deleted")
+    profile_cache_clear()

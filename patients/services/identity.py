@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -293,6 +294,37 @@ def _pair(first: Patient, second: Patient) -> tuple[Patient, Patient]:
     return (first, second) if first.pk < second.pk else (second, first)
 
 
+def _same_day_matches(patient: Patient, mine: tuple[str, str, set[str]]) -> list[tuple[int, tuple[str, int]]]:
+    """Active patients born the same day who may be `patient`: (id, (reason, score)), compared as plain rows."""
+    quote = connection.ops.quote_name
+    table = quote(Patient._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, name, name_pinyin, mobile, phone FROM {table} "  # noqa: S608 (model metadata)
+            "WHERE birth_date = %s AND merged_into_id IS NULL AND id <> %s LIMIT %s",
+            [patient.birth_date, patient.pk, SAME_BIRTH_DATE_LIMIT + 1],
+        )
+        rows = cursor.fetchall()
+    if len(rows) > SAME_BIRTH_DATE_LIMIT:
+        # A placeholder birth date shared by thousands: only those close by name or phone are compared.
+        same_day = Patient.objects.filter(birth_date=patient.birth_date, merged_into__isnull=True).exclude(
+            pk=patient.pk
+        )
+        close = Q(name=patient.name) | Q(name_pinyin=patient.name_pinyin)
+        phones = _phones(patient)
+        if phones:
+            close |= Q(mobile__in=phones) | Q(phone__in=phones)
+        rows = list(
+            same_day.filter(close).values_list("id", "name", "name_pinyin", "mobile", "phone")[:SAME_BIRTH_DATE_LIMIT]
+        )
+    matches = []
+    for other_pk, name, pinyin, mobile, phone in rows:
+        reason = match_reason(mine, (name, pinyin, {number for number in (mobile, phone) if number}))
+        if reason is not None:
+            matches.append((other_pk, reason))
+    return matches
+
+
 def _candidates_raise(
     patient: Patient, *, source: str, conflicts: list[tuple[Patient, dict]] = ()
 ) -> list[MatchCandidate]:
@@ -302,24 +334,17 @@ def _candidates_raise(
         if other.pk != patient.pk and other.merged_into_id is None:
             found[other.pk] = (other, MatchReason.IDENTIFIER_CONFLICT, 100, details)
     if patient.birth_date and patient.name:
-        columns = ("id", "uuid", "mrn", "name", "name_pinyin", "mobile", "phone", "birth_date", "merged_into")
-        same_day = Patient.objects.filter(birth_date=patient.birth_date, merged_into__isnull=True).exclude(
-            pk=patient.pk
-        )
-        others = list(same_day.only(*columns)[: SAME_BIRTH_DATE_LIMIT + 1])
-        if len(others) > SAME_BIRTH_DATE_LIMIT:
-            close = Q(name=patient.name) | Q(name_pinyin=patient.name_pinyin)
-            phones = _phones(patient)
-            if phones:
-                close |= Q(mobile__in=phones) | Q(phone__in=phones)
-            others = list(same_day.filter(close).only(*columns)[:SAME_BIRTH_DATE_LIMIT])
         mine = (patient.name, patient.name_pinyin, _phones(patient))
-        for other in others:
-            if other.pk in found:
-                continue
-            reason = match_reason(mine, (other.name, other.name_pinyin, _phones(other)))
-            if reason is not None:
-                found[other.pk] = (other, reason[0], reason[1], {})
+        close: list[int] = []
+        for other_pk, reason in _same_day_matches(patient, mine):
+            if other_pk not in found:
+                close.append(other_pk)
+                found[other_pk] = (None, reason[0], reason[1], {})
+        if close:
+            for other in rows_load(Patient, f"t.id IN ({', '.join(['%s'] * len(close))})", close):
+                found[other.pk] = (other, *found[other.pk][1:])
+            # Gone since they were compared (deleted meanwhile): nothing to review.
+            found = {pk: entry for pk, entry in found.items() if entry[0] is not None}
     if not found:
         return []
     pairs = Q(pk__in=[])
@@ -377,46 +402,74 @@ def _patient_source(source: str) -> str:
     return SOURCE_ALIASES.get((source or "").lower(), PatientSource.OTHER)
 
 
-def _holders(clean: CleanDemographics, matched: Patient | None) -> tuple[Patient | None, Patient | None]:
-    """Active holders of the sent national ID and MRN, looked up only when `matched` does not already hold them."""
+@dataclass
+class _Holders:
+    """Who holds what was sent, loaded by one statement: identifiers, national ID and MRN."""
+
+    by_identifier: dict[tuple[str, str, str], Patient]
+    by_number: list[Patient]  # holders of the national ID or the MRN, by id
+
+
+def _holders_load(clean: CleanDemographics) -> _Holders:
+    """The patients holding the sent identifiers, national ID or MRN, with one statement (no queryset compiled)."""
+    national_id, mrn = clean.values.get("national_id", ""), clean.mrn
+    if not (clean.identifiers or national_id or mrn):
+        return _Holders({}, [])
+    quote = connection.ops.quote_name
+    patients, identifiers = quote(Patient._meta.db_table), quote(PatientIdentifier._meta.db_table)
+    matches = " OR ".join(["(i.kind = %s AND i.assigner = %s AND i.value = %s)"] * len(clean.identifiers))
+    match_params = [part for item in clean.identifiers for part in (item.kind, item.assigner, item.value)]
+    wanted, params = [], []
+    if clean.identifiers:
+        wanted.append(f"SELECT i.patient_id FROM {identifiers} i WHERE {matches}")  # noqa: S608 (model metadata)
+        params += match_params
+    # Merged patients keep their ID number: a few of them at most, then the active holder.
+    for column, value in (("national_id", national_id), ("mrn", mrn)):
+        if value:
+            wanted.append(
+                f"SELECT h.id FROM (SELECT p.id FROM {patients} p WHERE p.{column} = %s ORDER BY p.id LIMIT 20) h"  # noqa: S608
+            )
+            params.append(value)
+    joined = f"LEFT JOIN {identifiers} i ON i.patient_id = t.id AND ({matches or 'FALSE'})"
+    found = rows_load_joined(
+        Patient,
+        joined,
+        ("i.kind", "i.assigner", "i.value"),
+        f"t.id IN ({' UNION ALL '.join(wanted)}) ORDER BY t.id",
+        [*match_params, *params],
+    )
+    holders = _Holders({}, [])
+    for patient, (kind, assigner, value) in found:
+        if kind is not None:
+            holders.by_identifier[(kind, assigner, value)] = patient
+        holds_number = (national_id and patient.national_id == national_id) or (mrn and patient.mrn == mrn)
+        if holds_number and (not holders.by_number or holders.by_number[-1].pk != patient.pk):
+            holders.by_number.append(patient)
+    return holders
+
+
+def _holders(
+    clean: CleanDemographics, matched: Patient | None, loaded: _Holders
+) -> tuple[Patient | None, Patient | None]:
+    """Active holders of the sent national ID and MRN (`matched` when it holds them itself)."""
     national_id = clean.values.get("national_id", "")
     mrn = clean.mrn
-    need_national_id = bool(national_id) and (matched is None or matched.national_id != national_id)
-    need_mrn = bool(mrn) and (matched is None or matched.mrn != mrn)
-    if not (need_national_id or need_mrn):
-        return (matched if national_id else None), (matched if mrn else None)
-    conditions, params = [], []
-    if need_national_id:
-        conditions.append("t.national_id = %s")
-        params.append(national_id)
-    if need_mrn:
-        conditions.append("t.mrn = %s")
-        params.append(mrn)
-    rows = rows_load(Patient, f"{' OR '.join(conditions)} ORDER BY t.id LIMIT 20", params)
     by_national_id = by_mrn = None
-    if need_national_id:
-        # An active holder first: merged patients keep their ID number but are no longer anyone's record.
-        holders = [row for row in rows if row.national_id == national_id]
-        active = [row for row in holders if row.merged_into_id is None]
-        by_national_id = active[0] if active else (_survivor(holders[0]) if holders else None)
-    elif national_id:
-        by_national_id = matched
-    if need_mrn:
-        holder = next((row for row in rows if row.mrn == mrn), None)
-        by_mrn = _survivor(holder) if holder else None
-    elif mrn:
-        by_mrn = matched
+    if national_id:
+        if matched is not None and matched.national_id == national_id:
+            by_national_id = matched
+        else:
+            # An active holder first: merged patients keep their ID number but are no longer anyone's record.
+            holders = [row for row in loaded.by_number if row.national_id == national_id]
+            active = [row for row in holders if row.merged_into_id is None]
+            by_national_id = active[0] if active else (_survivor(holders[0]) if holders else None)
+    if mrn:
+        if matched is not None and matched.mrn == mrn:
+            by_mrn = matched
+        else:
+            holder = next((row for row in loaded.by_number if row.mrn == mrn), None)
+            by_mrn = _survivor(holder) if holder else None
     return by_national_id, by_mrn
-
-
-def _identifier_holders(identifiers: list[IdentifierInput]) -> dict[tuple[str, str, str], Patient]:
-    """The patients holding these identifiers, by (kind, assigner, value): one statement, no queryset to compile."""
-    quote = connection.ops.quote_name
-    joined = f"JOIN {quote(PatientIdentifier._meta.db_table)} i ON i.patient_id = t.id"
-    where = " OR ".join(["(i.kind = %s AND i.assigner = %s AND i.value = %s)"] * len(identifiers))
-    params = [part for identifier in identifiers for part in (identifier.kind, identifier.assigner, identifier.value)]
-    found = rows_load_joined(Patient, joined, ("i.kind", "i.assigner", "i.value"), where, params)
-    return {key: patient for patient, key in found}
 
 
 def _match_once(clean: CleanDemographics, *, source: str, origin: str) -> MatchOutcome:
@@ -425,10 +478,10 @@ def _match_once(clean: CleanDemographics, *, source: str, origin: str) -> MatchO
     matched_by = "new"
     conflicts: dict[int, tuple[Patient, dict]] = {}
     held: set[tuple[str, str, str]] = set()
+    loaded = _holders_load(clean)
     if clean.identifiers:
-        holders = _identifier_holders(clean.identifiers)
         for identifier in clean.identifiers:
-            holder = holders.get((identifier.kind, identifier.assigner, identifier.value))
+            holder = loaded.by_identifier.get((identifier.kind, identifier.assigner, identifier.value))
             if holder is None:
                 continue
             held.add((identifier.kind, identifier.assigner, identifier.value))
@@ -439,7 +492,7 @@ def _match_once(clean: CleanDemographics, *, source: str, origin: str) -> MatchO
                 conflicts.setdefault(
                     holder.pk, (holder, {"identifier": {"kind": identifier.kind, "assigner": identifier.assigner}})
                 )
-    by_national_id, by_mrn = _holders(clean, matched)
+    by_national_id, by_mrn = _holders(clean, matched, loaded)
     values = dict(clean.values)
     for holder, how in ((by_national_id, "national_id"), (by_mrn, "mrn")):
         if holder is None:
@@ -482,6 +535,13 @@ def _patient_create(
     patient = Patient(**{name: value for name, value in values.items() if name != "name"})
     _set_name(patient, values["name"])
     patient.source = _patient_source(source)
+    if connection.vendor == "postgresql" and auditlog_disabled.get():
+        patient.mrn = clean.mrn
+        inserted = _patient_insert(patient, identifiers)
+        if inserted is not None:
+            if not inserted:
+                raise _Retry
+            return patient
     try:
         with transaction.atomic():
             patient.mrn = clean.mrn or _mrn_allocate() or mrn_next()
@@ -490,6 +550,81 @@ def _patient_create(
     except IntegrityError:
         raise _Retry from None
     return patient
+
+
+def _patient_insert(patient: Patient, identifiers: list[IdentifierInput]) -> bool | None:
+    """INSERT a new patient with its identifiers, and its MRN from the counter when it has none, in one statement.
+
+    PostgreSQL, for writes not audited row by row; no savepoint is needed because a unique value
+    taken meanwhile (MRN, national ID, identifier) makes the statement skip the row instead of
+    failing. Returns True when all was written, False when such a value was taken (nothing of the
+    patient is kept: match again), None when the MRN counter does not exist yet.
+    """
+    from django.conf import settings
+
+    from hcrm.models import Counter
+
+    quote = connection.ops.quote_name
+    fields = [column for column in Patient._meta.concrete_fields if not column.primary_key]
+    columns, expressions, params = [], [], []
+    allocate = not patient.mrn
+    for model_field in fields:
+        columns.append(quote(model_field.column))
+        if model_field.name == "mrn" and allocate:
+            # As f"{prefix}{value:08d}": at least eight digits, never cut.
+            expressions.append(
+                "%s || CASE WHEN number.value < 100000000 THEN lpad(number.value::text, 8, '0') ELSE number.value::text END"
+            )
+            params.append(settings.MRN_PREFIX)
+            continue
+        expressions.append("%s")
+        params.append(model_field.get_db_prep_save(model_field.pre_save(patient, add=True), connection))
+    counter_sql = ""
+    if allocate:
+        # The number is used even if the row is skipped: a gap in MRNs, as with any sequence.
+        counter_sql = (
+            f"number AS (UPDATE {quote(Counter._meta.db_table)} SET value = value + 1 "  # noqa: S608 (model metadata)
+            "WHERE name = 'mrn' RETURNING value), "
+        )
+    identifier_meta = PatientIdentifier._meta
+    now = timezone.now()
+    identifier_params = []
+    for identifier in identifiers:
+        identifier_params += [uuid.uuid4(), now, now, identifier.kind, identifier.assigner, identifier.value]
+    identifier_sql = ""
+    if identifiers:
+        rows = ", ".join(["(%s::uuid, %s::timestamptz, %s::timestamptz, %s, %s, %s)"] * len(identifiers))
+        identifier_sql = (
+            f", identified AS (INSERT INTO {quote(identifier_meta.db_table)} "  # noqa: S608 (model metadata)
+            "(uuid, created_at, updated_at, patient_id, kind, assigner, value) "
+            "SELECT v.uuid, v.created_at, v.updated_at, created.id, v.kind, v.assigner, v.value "
+            f"FROM created, (VALUES {rows}) AS v (uuid, created_at, updated_at, kind, assigner, value) "
+            "ON CONFLICT DO NOTHING RETURNING 1)"
+        )
+    sql = (
+        f"WITH {counter_sql}created AS (INSERT INTO {quote(Patient._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
+        f"SELECT {', '.join(expressions)}{' FROM number' if allocate else ''} "
+        "ON CONFLICT DO NOTHING RETURNING id, mrn)"
+        f"{identifier_sql} "
+        f"SELECT {'(SELECT count(*) FROM number)' if allocate else '1'}, (SELECT id FROM created), "
+        f"(SELECT mrn FROM created), {'(SELECT count(*) FROM identified)' if identifiers else '0'}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *identifier_params])
+        numbered, patient_id, mrn, identified = cursor.fetchone()
+        if not numbered:
+            return None
+        if patient_id is None:
+            return False
+        if identified < len(identifiers):
+            # An identifier was taken meanwhile: take the patient back out; matching again finds its holder.
+            cursor.execute(f"DELETE FROM {quote(identifier_meta.db_table)} WHERE patient_id = %s", [patient_id])  # noqa: S608
+            cursor.execute(f"DELETE FROM {quote(Patient._meta.db_table)} WHERE id = %s", [patient_id])  # noqa: S608
+            return False
+    patient.pk, patient.mrn = patient_id, mrn
+    patient._state.adding = False
+    patient._state.db = connection.alias
+    return True
 
 
 def _mrn_allocate() -> str:

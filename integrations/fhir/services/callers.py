@@ -7,7 +7,8 @@ from typing import Any
 
 from hcrm.models import User
 from integrations.fhir.registry import RESOURCES, SYSTEM_PERMISSION_READ, SYSTEM_PERMISSION_WRITE
-from integrations.models import SourceProfile
+from integrations.models import Protocol, SourceProfile
+from integrations.profile_cache import profile_cached, profile_key
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,15 @@ class SystemPrincipal:
 
 
 def source_profile_for(source: str) -> SourceProfile:
-    profile, _created = SourceProfile.objects.get_or_create(
-        protocol="fhir", sending_application=source[:100], sending_facility="", defaults={"name": source[:100]}
-    )
-    return profile
+    """The FHIR profile of `source`, created on first use; cached (see `integrations.profile_cache`)."""
+
+    def load() -> SourceProfile:
+        profile, _created = SourceProfile.objects.get_or_create(
+            protocol=Protocol.FHIR,
+            sending_application=source[:100],
+            sending_facility="",
+            defaults={"name": source[:100]},
+        )
+        return profile
+
+    return profile_cached(profile_key(Protocol.FHIR, source), load)

@@ -52,7 +52,8 @@ def transaction_apply(
         raise FhirError(400, issues)
     applier = Applier(caller, rules)
     try:
-        with system_writes(caller), transaction.atomic():
+        # Inside `fhir_process`'s transaction no savepoint is needed: a failure rolls all of it back.
+        with system_writes(caller), transaction.atomic(savepoint=False):
             results = applier.apply_all(entries)
             if caller.is_system:
                 applier.audit_payload(message=message, details={"bundle_type": "transaction"})
@@ -201,16 +202,20 @@ def fhir_process(
             data = _load_json(bytes(message.raw))
         if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
             raise FhirError.single(400, "structure", _("The body is not a FHIR resource."))
-        if interaction == "bundle":
-            status, body, patients = _bundle(data, caller, rules, message)
-            patient = None
-        elif resource_type == "Questionnaire":
-            status, body, patients, patient = 201, _questionnaire(data, caller), [], None
-        else:
-            status, body, patient = _single(
-                data, caller, rules, message, interaction, resource_type, url, if_none_exist
-            )
-            patients = [patient]
+        # What was applied and the message's applied status are committed together, with one commit.
+        with transaction.atomic():
+            if interaction == "bundle":
+                status, body, patients = _bundle(data, caller, rules, message)
+                patient = None
+            elif resource_type == "Questionnaire":
+                status, body, patients, patient = 201, _questionnaire(data, caller), [], None
+            else:
+                status, body, patient = _single(
+                    data, caller, rules, message, interaction, resource_type, url, if_none_exist
+                )
+                patients = [patient]
+            only = patients[0] if len(patients) == 1 else None
+            inbound_finish(message=message, status=InboundMessage.Status.APPLIED, patient=only)
     except FhirError as error:
         location = error.issues[0].expression[0] if error.issues and error.issues[0].expression else ""
         # Refused as sent → rejected; refused while applying (unknown reference, conflict) → failed, reprocessable.
@@ -222,8 +227,6 @@ def fhir_process(
     except Exception as error:
         inbound_finish(message=message, status=InboundMessage.Status.FAILED, error_code="500", error=repr(error)[:2000])
         raise
-    only = patients[0] if len(patients) == 1 else None
-    inbound_finish(message=message, status=InboundMessage.Status.APPLIED, patient=only)
     return Received(status, body, message, patient)
 
 
@@ -295,7 +298,7 @@ def _single(data, caller, rules, message, interaction, resource_type, url, if_no
         raise FhirError(400, entry.issues)
     applier = Applier(caller, rules)
     try:
-        with system_writes(caller), transaction.atomic():
+        with system_writes(caller), transaction.atomic(savepoint=False):
             result = applier.apply(entry)
             if caller.is_system:
                 applier.audit_payload(message=message, details={"interaction": interaction})

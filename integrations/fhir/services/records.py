@@ -19,8 +19,9 @@ from django.utils.translation import gettext as _
 from integrations.fhir.outcome import Issue
 from integrations.fhir.services.plan import Entry
 from patients.events import clinical_records_written
-from patients.models import Encounter, Patient, PatientDepartment
+from patients.models import Encounter, Patient
 from patients.services import record_create, record_update
+from patients.services.records import external_records_upsert
 from patients.validators import validate_not_future
 
 _FUTURE_CHECKED_FIELDS = ("started_at", "diagnosed_at", "performed_at", "observed_at", "ordered_at", "recorded_at")
@@ -47,7 +48,7 @@ class RecordPlan:
     warnings: list[Issue] = field(default_factory=list)
     instance: models.Model | None = None
     created: bool = False
-    changed: dict[str, Any] = field(default_factory=dict)
+    changed: dict[str, Any] = field(default_factory=dict)  # written set-based: every sent field when any differed
 
     @property
     def status(self) -> str:
@@ -108,83 +109,54 @@ def records_existing(plans: list[RecordPlan], source: str) -> dict[tuple[type, s
 
 
 def records_write_set(plans: list[RecordPlan], *, source: str) -> None:
-    """Decide create, update or nothing for every plan, then write them set-based (inside the caller's transaction)."""
-    existing = records_existing(plans, source)
-    new: dict[type, list[RecordPlan]] = {}
-    updated: list[RecordPlan] = []
+    """Validate every plan, then upsert them with one statement per record type (inside the caller's transaction)."""
+    groups: dict[type, list[RecordPlan]] = {}
     for plan in plans:
-        record = existing.get((plan.model, plan.external_id)) if plan.external_id else None
-        if record is None:
-            values = {**plan.create_defaults, **plan.fields}
-            errors = _field_errors(plan.model, values)
-            if errors:
-                raise _invalid(plan, errors)
-            plan.instance = plan.model(
-                patient=plan.patient, source_system=source, external_id=plan.external_id, **values
-            )
-            plan.created = True
-            new.setdefault(plan.model, []).append(plan)
-            if plan.external_id:
-                # A later entry with the same id updates this one, as it would have row by row.
-                existing[(plan.model, plan.external_id)] = plan.instance
-            continue
-        if record.patient_id != plan.patient.pk:
-            raise _conflict(plan)
-        plan.changed = {name: value for name, value in plan.fields.items() if getattr(record, name) != value}
-        errors = _field_errors(plan.model, plan.fields)
+        # The values a new record would get; an existing one gets the same minus `create_defaults`.
+        errors = _field_errors(plan.model, {**plan.create_defaults, **plan.fields})
         if errors:
             raise _invalid(plan, errors)
-        for name, value in plan.changed.items():
-            setattr(record, name, value)
-        plan.instance = record
-        if plan.changed and record.pk is not None:
-            updated.append(plan)
-    for model, group in new.items():
-        _insert(model, group)
-    for plan in updated:
-        _update(plan)
-    _department_links([plan.instance for plan in plans if isinstance(plan.instance, Encounter)])
-    clinical_records_written(
-        plan.instance
-        for plan in plans
-        if plan.created or (plan.changed and (not isinstance(plan.instance, Encounter) or "ended_at" in plan.changed))
-    )
-
-
-def _insert(model: type[models.Model], group: list[RecordPlan]) -> None:
-    try:
-        model.objects.bulk_create([plan.instance for plan in group])
-    except IntegrityError:
-        # Another request stored one of these ids since they were looked up; the caller's transaction is
-        # rolled back, and sending the payload again updates the rows that request stored.
-        raise EntryFailed(
-            409, Issue("error", "conflict", _stored_meanwhile(), (group[0].entry.resource_path,))
-        ) from None
-
-
-def _update(plan: RecordPlan) -> None:
-    try:
-        plan.instance.save(update_fields=[*plan.changed, "updated_at"])
-    except IntegrityError:
-        raise EntryFailed(409, Issue("error", "conflict", _stored_meanwhile(), (plan.entry.resource_path,))) from None
+        groups.setdefault(plan.model, []).append(plan)
+    for model, group in groups.items():
+        rows = [
+            {
+                "patient": plan.patient,
+                "source_system": source,
+                "external_id": plan.external_id,
+                **plan.create_defaults,
+                **plan.fields,
+            }
+            for plan in group
+        ]
+        links = {(plan.patient.pk, department.pk) for plan in group if (department := plan.fields.get("department"))}
+        try:
+            results = external_records_upsert(
+                model=model,
+                rows=rows,
+                keep={name for plan in group for name in plan.create_defaults},
+                department_links=links,
+            )
+        except IntegrityError:
+            # A unique value other than the external id was taken meanwhile; the caller's transaction
+            # is rolled back, and sending the payload again updates what the other request stored.
+            raise EntryFailed(
+                409, Issue("error", "conflict", _stored_meanwhile(), (group[0].entry.resource_path,))
+            ) from None
+        seen: set[int] = set()
+        for plan, result in zip(group, results, strict=True):
+            if result is None:
+                raise _conflict(plan)
+            plan.instance = result.instance
+            # A later entry with the same id updates the earlier one's record, as it would row by row.
+            repeated = id(result) in seen
+            seen.add(id(result))
+            plan.created = result.created and not repeated
+            plan.changed = dict(plan.fields) if result.changed or repeated else {}
+    clinical_records_written(plan.instance for plan in plans if plan.created or plan.changed)
 
 
 def _stored_meanwhile() -> str:
     return _("A record of this payload was stored by another request at the same time; send it again.")
-
-
-def _department_links(encounters: list[Encounter]) -> None:
-    wanted = {(visit.patient_id, visit.department_id) for visit in encounters if visit.department_id}
-    if not wanted:
-        return
-    stored = set(
-        PatientDepartment.objects.filter(patient_id__in={patient for patient, _ in wanted}).values_list(
-            "patient_id", "department_id"
-        )
-    )
-    PatientDepartment.objects.bulk_create(
-        [PatientDepartment(patient_id=patient, department_id=dept) for patient, dept in sorted(wanted - stored)]
-    )
 
 
 def records_write_rows(plans: list[RecordPlan], *, source: str, actor) -> None:

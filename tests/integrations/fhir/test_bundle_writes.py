@@ -144,9 +144,10 @@ def test_a_code_outside_the_value_set_is_refused(emr):
     assert emr_profile.status_code == 200
     from integrations.models import SourceProfile
 
-    SourceProfile.objects.filter(protocol="fhir", sending_application="EMR").update(
-        diagnosis_systems={"http://example.org/problems": "problem-list"}
-    )
+    # Saved as the console saves it, so this process's cached profile is dropped at once.
+    profile = SourceProfile.objects.get(protocol="fhir", sending_application="EMR")
+    profile.diagnosis_systems = {"http://example.org/problems": "problem-list"}
+    profile.save()
     bundle = visit_bundle(0)
     bundle["entry"][2]["resource"]["code"]["coding"][0]["system"] = "http://example.org/problems"
 
@@ -213,3 +214,29 @@ def test_the_bundle_is_validated_with_r4b_once(emr, monkeypatch):
 
     assert response.status_code == 200, response.content
     assert validated == ["Bundle"]
+
+
+def test_a_systems_visit_bundle_takes_a_pinned_number_of_statements(django_assert_num_queries):
+    import json
+
+    from integrations.fhir.services import FhirCaller, SystemPrincipal, fhir_receive
+
+    caller = FhirCaller(SystemPrincipal("EMR"), "EMR")
+    warm = visit_bundle(1, prefix="warm")
+    assert fhir_receive(raw=json.dumps(warm).encode(), caller=caller).status == 200  # profile, counters, types
+    bundle = visit_bundle(5, prefix="next")
+    bundle["entry"][0]["resource"] = patient_resource(
+        identifier=[{"system": "urn:oid:1.2.156.112604.1.2.1", "value": "MR0002"}],
+        name=[{"use": "official", "family": "李", "given": ["四"]}],
+    )
+
+    # Store the payload raw; find the new patient (nobody), register it with its MRN and identifier,
+    # look for likely duplicates; upsert the encounter, the condition and the five observations (one
+    # statement per type); one audit entry; record the outcome on the stored payload. Storing and
+    # applying are two transactions (two savepoints here); SQLite registers the patient in several.
+    with django_assert_num_queries(13 if connection.vendor == "postgresql" else 17):
+        received = fhir_receive(raw=json.dumps(bundle).encode(), caller=caller)
+
+    assert received.status == 200, received.body
+    assert LabResult.objects.filter(external_id__startswith="next-").count() == 5
+    assert Patient.objects.count() == 2

@@ -6,6 +6,7 @@ import datetime as dt
 
 import hl7
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from appointments.models import HisAppointment
@@ -191,19 +192,52 @@ def test_redelivery_of_a_failed_message_tries_it_again():
     assert Patient.objects.count() == 1
 
 
-def test_update_for_a_known_patient_costs_few_queries(django_assert_num_queries):
-    hl7_receive(adt("MSG0001"), transport="mllp")
-    update = adt("MSG0002", trigger="A08", segments=("EVN|A08|20250302083000", pid(), pv1()))
-    hl7_receive(update, transport="mllp")  # warms the profile and department caches
+NK1 = "NK1|1|王^大明|FTH^父亲^HL70063||^PRN^PH^^^^13900139000"
+DG1 = "DG1|1||I10^原发性高血压^I10||20250301083000|A"
 
-    # One transaction (a savepoint here): match by identifier, look up the visit (unchanged: no write),
-    # store the raw message as applied, write its one audit entry; PostgreSQL adds the per-patient
-    # advisory lock.
-    with django_assert_num_queries(7 if connection.vendor == "postgresql" else 6):
-        result = hl7_receive_detailed(
-            adt("MSG0003", trigger="A08", segments=("EVN|A08|20250302083000", pid(), pv1())), transport="mllp"
-        )[0]
+
+def _with_department():
+    DepartmentFactory(code="NK", name="内科")
+    SourceProfile.objects.create(
+        sending_application="HIS", sending_facility="TCMH", name="HIS", department_codes={"0301": "NK"}
+    )
+
+
+def test_update_for_a_known_patient_costs_few_queries(django_assert_num_queries):
+    _with_department()
+    segments = ("EVN|A08|20250302083000", pid(), NK1, pv1(), DG1)
+    hl7_receive(adt("MSG0001", segments=("EVN|A01|20250301083000", pid(), NK1, pv1(), DG1)), transport="mllp")
+    hl7_receive(adt("MSG0002", trigger="A08", segments=segments), transport="mllp")  # warms the caches
+
+    # One transaction (a savepoint here): match by identifier (nothing changed: no write), read the
+    # contacts, upsert the visit (with its department link) and the diagnoses (one statement each),
+    # store the raw message as applied with its one audit entry (one statement). PostgreSQL adds the
+    # per-patient advisory lock; SQLite links the department and inserts the entry on their own.
+    with django_assert_num_queries(8 if connection.vendor == "postgresql" else 9):
+        result = hl7_receive_detailed(adt("MSG0003", trigger="A08", segments=segments), transport="mllp")[0]
+
     assert result.status == "applied"
+    assert Diagnosis.objects.get().code == "I10"
+    assert Encounter.objects.get().department.code == "NK"
+
+
+def test_admission_of_a_new_patient_costs_few_queries(django_assert_num_queries):
+    _with_department()
+    hl7_receive(adt("MSG0001"), transport="mllp")  # warms the caches
+    segments = ("EVN|A01|20250301083000", pid(mrn="H0002", name="李^四"), NK1, pv1("V0002"), DG1)
+
+    # Match (nobody), register the patient with its MRN and identifiers in one statement, look for
+    # likely duplicates, add the contact, the visit with its department link and the diagnosis,
+    # store the raw message with its audit entry, inside one transaction (a savepoint here).
+    expected = 10 if connection.vendor == "postgresql" else 15
+    with django_assert_num_queries(expected):
+        result = hl7_receive_detailed(adt("MSG0002", segments=segments), transport="mllp")[0]
+
+    assert result.status == "applied"
+    patient = Patient.objects.get(identifiers__value="H0002")
+    assert (patient.name, patient.mrn.startswith(settings.MRN_PREFIX)) == ("李四", True)
+    assert patient.contact_persons.get().name == "王大明"
+    assert Encounter.objects.get(external_id="V0002").patient == patient
 
 
 def test_an_applied_message_leaves_one_audit_entry_naming_the_patient_and_the_message():
