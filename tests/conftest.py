@@ -22,23 +22,21 @@ def english_between_tests():
 
 
 @pytest.fixture(autouse=True)
-def booking_rules_read_afresh():
-    """The booking rules a process keeps would outlive the rolled-back test that changed them."""
+def process_caches_cleared():
+    """Booking rules, source profiles and the HL7 department index are kept per process; what a rolled-back
+    test stored must not outlive it."""
     from appointments.selectors import booking_policy_forget
-
-    booking_policy_forget()
-    yield
-    booking_policy_forget()
-
-
-@pytest.fixture(autouse=True)
-def fresh_profile_cache():
-    """Source profiles are cached per process; a test's rolled-back profile must not outlive it."""
+    from integrations.hl7v2.apply import departments_forget
     from integrations.profile_cache import profile_cache_clear
 
-    profile_cache_clear()
+    def clear() -> None:
+        booking_policy_forget()
+        profile_cache_clear()
+        departments_forget()
+
+    clear()
     yield
-    profile_cache_clear()
+    clear()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from auditlog.context import auditlog_disabled
 from django.core.exceptions import ValidationError
 from django.db.models import Model, Q
+from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext as _
 
 from hcrm.models import Department
@@ -208,9 +209,14 @@ def _department_id(codes: list[str], ctx: Context) -> int | None:
     return None
 
 
-def departments_forget() -> None:
+def departments_forget(**kwargs) -> None:
+    """Read the departments again at the next message (connected to Department's post_save and post_delete)."""
     global _departments_loaded
     _departments_loaded = 0.0
+
+
+post_save.connect(departments_forget, sender=Department, dispatch_uid="hl7_departments_saved")
+post_delete.connect(departments_forget, sender=Department, dispatch_uid="hl7_departments_deleted")
 
 
 # --- Records with external ids -----------------------------------------------------------------------
