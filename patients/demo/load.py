@@ -92,8 +92,6 @@ def seed_demo(
         tags = _tags_ensure()
         staff_created = _staff_ensure(plan, departments)
     world = _world(seed, plan, departments, tags)
-    autodiscover_modules("demo")
-    extras = tuple(extension(seed=seed) for extension in _extensions)
     done = demo_patients_loaded(world.mrn_prefix)
     rows: Counter = Counter()
     bulk = False
@@ -110,6 +108,9 @@ def seed_demo(
         counter_raise_to(name="mrn", value=patients)
         # Visits, spending and RFM groups, so segments work on the demo at once (the nightly task keeps them fresh).
         patient_stats_recompute()
+    # Other apps' parts of the demo come last: they may name a demo patient (the portal's sign-in).
+    autodiscover_modules("demo")
+    extras = tuple(extension(seed=seed) for extension in _extensions)
     return SeedResult(
         departments_created, staff_created, len(plan), done + 1, max(done, patients), rows,
         time.monotonic() - started, _logins(plan), repaired, bulk, extras,
