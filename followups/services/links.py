@@ -1,12 +1,15 @@
 """Follow-ups by SMS or email link: sending links and reminders, and the patient answering through one.
 
-A token is 32 random bytes (`secrets.token_urlsafe`); only its SHA-256 hash is stored, so the database
-cannot give a working link away. A link expires after FOLLOWUP_LINK_DAYS and stops working once the
-answers are submitted.
+A token is 24 random bytes (`secrets.token_urlsafe`) signed with an HMAC of the project's secret key;
+a token whose signature does not match is turned away before the database is asked, so guessing costs
+nothing but the guesser's time. Only a SHA-256 hash of a token is stored, so the database cannot give a
+working link away. A link expires after FOLLOWUP_LINK_DAYS and stops working once the answers are
+submitted.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import logging
@@ -18,6 +21,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
 from followups.models import FollowUpChannel, FollowUpLink, FollowUpTask, TaskStatus
@@ -44,8 +48,25 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def _signature(nonce: str) -> str:
+    digest = salted_hmac("followups.link", nonce, algorithm="sha256").digest()[:15]
+    return base64.urlsafe_b64encode(digest).decode("ascii")
+
+
+def token_new() -> str:
+    """A new link token: a random part and its signature, 53 URL-safe characters."""
+    nonce = secrets.token_urlsafe(24)
+    return f"{nonce}.{_signature(nonce)}"
+
+
+def token_signed(token: str) -> bool:
+    """Whether `token` carries a valid signature (made by `token_new` with this project's secret key)."""
+    nonce, _dot, signature = token.partition(".")
+    return bool(nonce) and constant_time_compare(signature, _signature(nonce))
+
+
 def _new_link(task: FollowUpTask, *, attempt: int, response=None) -> tuple[FollowUpLink, str]:
-    token = secrets.token_urlsafe(32)
+    token = token_new()
     link = FollowUpLink.objects.create(
         task=task,
         token_hash=token_hash(token),
@@ -149,6 +170,8 @@ def followup_link_reminders_send(*, now: dt.datetime | None = None) -> int:
 
 def followup_link_open(*, token: str) -> FollowUpLink:
     """The link of `token`, its first opening noted; LinkGone when it is unknown, expired or submitted."""
+    if not token_signed(token):
+        raise LinkGone(404)
     link = (
         FollowUpLink.objects.select_related(
             "task__patient", "task__questionnaire__current_version", "response__version"

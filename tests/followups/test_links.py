@@ -18,7 +18,7 @@ from followups.services import (
     questionnaire_save,
     questionnaire_version_save,
 )
-from followups.services.links import token_hash
+from followups.services.links import LinkGone, followup_link_open, token_hash, token_new, token_signed
 from patients.models import OutboundMessage
 from tests.factories import ConsentFactory
 from tests.followups import samples
@@ -179,6 +179,24 @@ def test_an_unknown_token_is_404_and_an_expired_one_410(sms_task, client):
     assert (expired.status_code, expired.context["kind"]) == (410, "expired")
     assert posted.status_code == 410
     assert QuestionnaireResponse.objects.count() == 0
+
+
+def test_a_token_is_signed_and_a_forged_one_is_refused_before_the_database_is_asked(
+    sms_task, client, django_assert_num_queries
+):
+    link, path = send(sms_task)
+    token = path.strip("/").split("/")[-1]
+    nonce, signature = token.split(".")
+    forged = f"{nonce}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
+
+    assert token_signed(token) and not token_signed(forged) and not token_signed(nonce)
+    with django_assert_num_queries(0), pytest.raises(LinkGone) as refused:
+        followup_link_open(token=forged)
+    with pytest.raises(LinkGone) as unknown:
+        followup_link_open(token=token_new())  # well signed, never issued
+    assert refused.value.status == unknown.value.status == 404
+    assert client.get(f"/f/{forged}/").status_code == 404
+    assert client.get(path).status_code == 200
 
 
 def test_save_and_continue_keeps_an_unfinished_response(sms_task, client):
