@@ -60,7 +60,7 @@ def test_a_patient_answers_from_the_sms_link_on_a_phone(
     followup_link_send(task=sms_task)
     message_deliver(message_id=OutboundMessage.objects.get().pk)
     [sms] = [sent for sent in memory_sms.sent if sent.to == MOBILE]
-    link = re.search(r"https?://\S+/f/[\w-]+/", sms.body).group()
+    link = re.search(r"https?://\S+/f/[\w.-]+/", sms.body).group()
     context = browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
     page = context.new_page()
 
