@@ -332,7 +332,8 @@ class ResearchCohortCreateSerializer(serializers.Serializer):
     interval_days = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
     start_date = serializers.DateField()
     end_date = serializers.DateField(required=False, allow_null=True, default=None)
-    assignee_role = serializers.ChoiceField(choices=Role.choices)
+    # Checked by the service; a plain string keeps the schema free of a second staff-role enum.
+    assignee_role = serializers.CharField(max_length=20, help_text=" | ".join(Role.values))
     assignee_department = serializers.SlugRelatedField(
         slug_field="code", queryset=Department.objects.filter(is_active=True), help_text=_("Department code.")
     )
