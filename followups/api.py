@@ -376,10 +376,7 @@ class ResearchCohortViewSet(
         serializer = ResearchCohortCreateSerializer(data=request.data)
         serializer.fields["assignee_department"].queryset = lead_departments(request.user)
         serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        if data["schedule_kind"] == ScheduleKind.INTERVAL:
-            data.pop("offsets", None)
-        cohort = cohort_save(actor=request.user, data=data)
+        cohort = cohort_save(actor=request.user, data=serializer.validated_data)
         return Response(self.get_serializer(self.get_queryset().get(pk=cohort.pk)).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -389,11 +386,8 @@ class ResearchCohortViewSet(
     @action(detail=True, methods=["get"], content_negotiation_class=AnyAcceptNegotiation)
     def export(self, request, id=None):
         """The cohort's completed answers as CSV, one row per response, under pseudonyms (audited)."""
-        cohort = self.get_object()
-        query = ResearchExportQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
         return research_export_response(
-            cohort, request.user, file_format="csv", include_free_text=query.validated_data["free_text"]
+            self.get_object(), request.user, file_format="csv", include_free_text=self._free_text(request)
         )
 
     @extend_schema(
@@ -403,13 +397,13 @@ class ResearchCohortViewSet(
     @action(detail=True, methods=["get"], content_negotiation_class=AnyAcceptNegotiation)
     def dictionary(self, request, id=None):
         """The export's data dictionary as CSV: each column, and what its codes mean."""
-        cohort = self.get_object()
+        return research_dictionary_response(self.get_object(), request.user, include_free_text=self._free_text(request))
+
+    @staticmethod
+    def _free_text(request) -> bool:
         query = ResearchExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        include_free_text = query.validated_data["free_text"] and request.user.has_perm(
-            "followups.export_research_free_text"
-        )
-        return research_dictionary_response(cohort, include_free_text=include_free_text)
+        return query.validated_data["free_text"]
 
 
 def register(router) -> None:

@@ -204,11 +204,15 @@ def _filename(cohort: ResearchCohort, part: str, file_format: str) -> str:
     return f"cohort-{cohort.uuid}-{part}.{file_format}"
 
 
+def _free_text_check(user, include_free_text: bool) -> None:
+    if include_free_text and not user.has_perm("followups.export_research_free_text"):
+        raise PermissionDenied(_("You may not export free-text answers."))
+
+
 def research_export_response(cohort: ResearchCohort, user, *, file_format: str, include_free_text: bool = False):
     """The cohort's answers as a download (CSV streamed; XLSX with the dictionary as its second sheet),
     with the audit entry of who exported how many rows: every research export goes through here."""
-    if include_free_text and not user.has_perm("followups.export_research_free_text"):
-        raise PermissionDenied(_("You may not export free-text answers."))
+    _free_text_check(user, include_free_text)
     export = ResearchExport(cohort, include_free_text=include_free_text, until=timezone.now())
     count = export.count()
     audit_read(
@@ -238,8 +242,9 @@ def research_export_response(cohort: ResearchCohort, user, *, file_format: str, 
     return response
 
 
-def research_dictionary_response(cohort: ResearchCohort, *, include_free_text: bool = False) -> HttpResponse:
+def research_dictionary_response(cohort: ResearchCohort, user, *, include_free_text: bool = False) -> HttpResponse:
     """The data dictionary of the CSV export: what each column is and what its codes mean (no patient data)."""
+    _free_text_check(user, include_free_text)
     export = ResearchExport(cohort, include_free_text=include_free_text, until=timezone.now())
     response = HttpResponse(
         b"".join(csv_chunks(DICTIONARY_HEADER, export.dictionary_rows())), content_type=CSV_CONTENT_TYPE

@@ -95,11 +95,8 @@ class CohortForm(forms.Form):
 
 
 def _save(request: HttpRequest, form: CohortForm, cohort: ResearchCohort | None) -> ResearchCohort | None:
-    data = dict(form.cleaned_data)
-    if data["schedule_kind"] == ScheduleKind.INTERVAL:
-        data.pop("offsets")  # derived from the interval and the dates
     try:
-        return cohort_save(actor=request.user, data=data, cohort=cohort)
+        return cohort_save(actor=request.user, data=form.cleaned_data, cohort=cohort)
     except ValidationError as error:
         for field, errors in error.message_dict.items():
             form.add_error(field if field in form.fields else None, errors)
@@ -219,10 +216,7 @@ def cohort_export(request: HttpRequest, uuid, file_format: str):
 @permission_required(["followups.view_researchcohort", "followups.export_research"], raise_exception=True)
 def cohort_dictionary(request: HttpRequest, uuid) -> HttpResponse:
     cohort = get_object_or_404(ResearchCohort.objects.select_related("plan"), uuid=uuid)
-    include_free_text = request.GET.get("free_text") == "1" and request.user.has_perm(
-        "followups.export_research_free_text"
-    )
-    return research_dictionary_response(cohort, include_free_text=include_free_text)
+    return research_dictionary_response(cohort, request.user, include_free_text=request.GET.get("free_text") == "1")
 
 
 urlpatterns = [

@@ -26,13 +26,13 @@ from followups.services import (
     task_complete,
     task_precheck,
 )
-from followups.services.questionnaires import questionnaire_save, questionnaire_version_save
+from followups.services.questionnaires import questionnaire_save
 from followups.services.research import pseudonym_of
 from hcrm.audit import audit_acting_as
 from hcrm.models import AuditEntry
 from patients.services import consent_set
-from tests.factories import PatientFactory, SegmentFactory
-from tests.followups import samples
+from tests.factories import PatientFactory
+from tests.followups.factories import cohort_data, research_questionnaire
 
 pytestmark = pytest.mark.django_db
 
@@ -58,36 +58,33 @@ BASE_COLUMNS = [
 
 @pytest.fixture
 def questionnaire(db):
-    questionnaire = questionnaire_save(
-        actor=None, data={"code": "ra-followup", "title": "类风湿随访", "purpose": "research", "status": "active"}
-    )
-    questionnaire_version_save(
-        actor=None, questionnaire=questionnaire, items=samples.items(), scoring=samples.scoring()
-    )
-    questionnaire.refresh_from_db()
-    return questionnaire
-
-
-@pytest.fixture
-def women(db):
-    return SegmentFactory(name="女性", filters={"sexes": ["female"]})
+    return research_questionnaire()
 
 
 def _data(staff, segment, questionnaire, internal_medicine, **changes) -> dict:
-    return {
-        "name": "类风湿队列",
-        "principal_investigator": staff["doctor"],
-        "ethics_approval": "伦审 2026-017",
-        "segment": segment,
-        "questionnaire": questionnaire,
-        "channel": "phone",
-        "schedule_kind": "offsets",
-        "offsets": [90, 0, 30],
-        "start_date": timezone.localdate() - dt.timedelta(days=10),
-        "assignee_role": "nurse",
-        "assignee_department": internal_medicine,
+    return cohort_data(
+        investigator=staff["doctor"],
+        segment=segment,
+        questionnaire=questionnaire,
+        department=internal_medicine,
         **changes,
-    }
+    )
+
+
+def _interval(staff, segment, questionnaire, internal_medicine, *, start: dt.date, days: int) -> dict:
+    """Every 90 days from `start` for `days` days."""
+    data = _data(
+        staff,
+        segment,
+        questionnaire,
+        internal_medicine,
+        schedule_kind="interval",
+        interval_days=90,
+        start_date=start,
+        end_date=start + dt.timedelta(days=days),
+    )
+    del data["offsets"]
+    return data
 
 
 @pytest.fixture
@@ -153,18 +150,7 @@ def test_cohort_save_names_every_missing_field(staff):
 def test_an_interval_schedule_makes_a_wave_every_so_many_days_until_the_end(
     staff, women, questionnaire, internal_medicine
 ):
-    start = dt.date(2026, 1, 1)
-    data = _data(
-        staff,
-        women,
-        questionnaire,
-        internal_medicine,
-        schedule_kind="interval",
-        interval_days=90,
-        start_date=start,
-        end_date=start + dt.timedelta(days=730),
-    )
-    del data["offsets"]
+    data = _interval(staff, women, questionnaire, internal_medicine, start=dt.date(2026, 1, 1), days=730)
 
     cohort = cohort_save(actor=staff["administrator"], data=data)
 
@@ -261,17 +247,7 @@ def test_a_member_joining_an_interval_schedule_late_gets_only_the_waves_still_ah
     staff, women, questionnaire, internal_medicine
 ):
     today = timezone.localdate()
-    data = _data(
-        staff,
-        women,
-        questionnaire,
-        internal_medicine,
-        schedule_kind="interval",
-        interval_days=90,
-        start_date=today - dt.timedelta(days=100),
-        end_date=today + dt.timedelta(days=300),
-    )
-    del data["offsets"]
+    data = _interval(staff, women, questionnaire, internal_medicine, start=today - dt.timedelta(days=100), days=400)
     cohort = cohort_save(actor=staff["administrator"], data=data)
     patient = _woman()
 
@@ -346,8 +322,10 @@ def test_pseudonyms_are_stable_within_a_cohort_different_across_cohorts_and_name
     )
     assert here != there
     assert len(here) == 20 and int(here, 16) >= 0
-    for identifier in (str(patient.pk), patient.mrn, str(patient.uuid).replace("-", ""), patient.national_id):
+    for identifier in (patient.mrn, str(patient.uuid).replace("-", ""), patient.national_id):
         assert identifier not in here
+    # A keyed hash of the id, not the id in another form.
+    assert here.lstrip("0") not in (str(patient.pk), format(patient.pk, "x"))
 
 
 # --- Export ----------------------------------------------------------------------------------------------
@@ -487,8 +465,8 @@ def test_the_xlsx_export_opens_with_the_answers_and_the_data_dictionary(cohort, 
     assert ["sleep", None, "poor", "差", None] in dictionary
 
 
-def test_the_data_dictionary_explains_columns_codes_and_scores(cohort):
-    rows = _csv(research_dictionary_response(cohort))
+def test_the_data_dictionary_explains_columns_codes_and_scores(cohort, staff):
+    rows = _csv(research_dictionary_response(cohort, staff["analyst"]))
 
     by_variable = {}
     for row in rows[1:]:

@@ -12,49 +12,29 @@ from openpyxl import load_workbook
 
 from followups.models import CohortMember, FollowUpTask, ResearchCohort
 from followups.services import cohort_save, research_sweep, response_save, task_complete
-from followups.services.questionnaires import questionnaire_save, questionnaire_version_save
 from hcrm.models import AuditEntry
-from tests.factories import PatientFactory, SegmentFactory
-from tests.followups import samples
+from tests.factories import PatientFactory
+from tests.followups.factories import cohort_data, research_questionnaire
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def questionnaire(db):
-    questionnaire = questionnaire_save(
-        actor=None, data={"code": "ra-followup", "title": "类风湿随访", "purpose": "research", "status": "active"}
-    )
-    questionnaire_version_save(
-        actor=None, questionnaire=questionnaire, items=samples.items(), scoring=samples.scoring()
-    )
-    questionnaire.refresh_from_db()
-    return questionnaire
-
-
-@pytest.fixture
-def women(db):
-    return SegmentFactory(name="女性", filters={"sexes": ["female"]})
+    return research_questionnaire()
 
 
 @pytest.fixture
 def cohort(staff, women, questionnaire, internal_medicine) -> ResearchCohort:
-    return cohort_save(
-        actor=staff["administrator"],
-        data={
-            "name": "类风湿队列",
-            "principal_investigator": staff["doctor"],
-            "ethics_approval": "伦审 2026-017",
-            "segment": women,
-            "questionnaire": questionnaire,
-            "channel": "phone",
-            "schedule_kind": "offsets",
-            "offsets": [0, 30],
-            "start_date": timezone.localdate(),
-            "assignee_role": "nurse",
-            "assignee_department": internal_medicine,
-        },
+    data = cohort_data(
+        investigator=staff["doctor"],
+        segment=women,
+        questionnaire=questionnaire,
+        department=internal_medicine,
+        offsets=[0, 30],
+        start_date=timezone.localdate(),
     )
+    return cohort_save(actor=staff["administrator"], data=data)
 
 
 @pytest.fixture
@@ -319,11 +299,13 @@ def test_the_api_creates_a_cohort_and_names_bad_fields(api, staff, women, questi
     bad = api.as_user(staff["administrator"]).post(
         "/api/v1/research-cohorts/", {**body, "offsets": [0, 0]}, format="json"
     )
+    bad_role = api.post("/api/v1/research-cohorts/", {**body, "assignee_role": "janitor"}, format="json")
     created = api.post("/api/v1/research-cohorts/", body, format="json")
 
     assert analyst.status_code == 403
     assert bad.status_code == 400
     assert [error["field"] for error in bad.json()["errors"]] == ["offsets"]
+    assert (bad_role.status_code, [error["field"] for error in bad_role.json()["errors"]]) == (400, ["assignee_role"])
     assert created.status_code == 201
     assert (created.json()["offsets"], created.json()["schedule_kind"]) == ([0, 180], "offsets")
     assert ResearchCohort.objects.count() == 1
