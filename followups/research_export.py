@@ -58,7 +58,11 @@ def _sex_codes() -> list[tuple[str, str, str]]:
 
 
 FIXED_COLUMNS = (
-    Column("pseudonym", "string", gettext_lazy("The cohort's code for the patient (the same in every row)")),
+    Column(
+        "pseudonym",
+        "string",
+        gettext_lazy("The cohort's code for the patient: the same in each of their rows, another in every cohort"),
+    ),
     Column("wave", "integer", gettext_lazy("Wave: its place in the cohort's schedule, from 1")),
     Column("offset_days", "integer", gettext_lazy("Days of the wave in the schedule")),
     Column("days_since_enrolment", "integer", gettext_lazy("Days from enrolment to the response")),

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -129,7 +129,7 @@ def _cohort_errors(cohort: ResearchCohort, plan: FollowUpPlan, *, had_tasks: boo
     for field, messages in _plan_errors(plan).items():
         if field == "offsets" and cohort.schedule_kind == ScheduleKind.INTERVAL:
             continue  # derived from the dates: their errors are named above
-        errors.setdefault("name" if field == "name" else field, []).extend(messages)
+        errors.setdefault(field, []).extend(messages)
     try:
         cohort.full_clean(exclude=["plan", "created_by", "principal_investigator", *errors], validate_constraints=False)
     except ValidationError as error:
@@ -185,15 +185,12 @@ def cohort_save(*, actor, data: dict[str, Any], cohort: ResearchCohort | None = 
 
 def _waves_rescheduled(cohort: ResearchCohort) -> None:
     """Close the open tasks of waves the schedule no longer has; every member gets the waves it now has."""
-    dropped = FollowUpTask.objects.filter(plan=cohort.plan, status__in=OPEN_STATUSES).exclude(
-        offset_days__in=cohort.plan.offsets
-    )
+    outside = ~Q(offset_days__in=cohort.plan.offsets)
     if cohort.end_date is not None:
-        dropped = dropped | FollowUpTask.objects.filter(
-            plan=cohort.plan, status__in=OPEN_STATUSES, due_date__gt=cohort.end_date
-        )
+        outside |= Q(due_date__gt=cohort.end_date)
+    dropped = FollowUpTask.objects.filter(outside, plan=cohort.plan, status__in=OPEN_STATUSES)
     now = timezone.now()
-    for task in dropped.select_related("patient"):
+    for task in dropped.select_related("patient").order_by("pk"):
         _close(task, CloseReason.CANCELLED, now=now)
     cohort_tasks_make(cohort=cohort, only_new_members=False)
 
