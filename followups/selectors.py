@@ -5,17 +5,22 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from followups.models import (
     OPEN_STATUSES,
+    CohortMember,
     FollowUpChannel,
     FollowUpPlan,
     FollowUpTask,
     PatientConstitution,
     Questionnaire,
     QuestionnaireResponse,
+    ResearchCohort,
+    ResponseStatus,
+    TaskStatus,
+    TriggerKind,
 )
 from followups.services.plans import day_start
 from hcrm.models import Department
@@ -124,8 +129,8 @@ def plans_visible_to(user) -> QuerySet[FollowUpPlan]:
 
 def plan_editable(user, plan: FollowUpPlan) -> bool:
     """Department heads change the plans of their departments; administrators every plan."""
-    if not user.has_perm("followups.change_followupplan"):
-        return False
+    if not user.has_perm("followups.change_followupplan") or plan.trigger == TriggerKind.RESEARCH:
+        return False  # a research plan is changed with its cohort
     if sees_every_department(user):
         return True
     return plan.department_id is not None and plan.department_id in user.department_ids
@@ -211,3 +216,94 @@ def task_initial_answers(task: FollowUpTask) -> dict:
                 if value
             }
     return {}
+
+
+# --- Research cohorts --------------------------------------------------------------------------------
+
+
+def cohorts_listed() -> QuerySet[ResearchCohort]:
+    """Cohorts with what their list shows: members still in the study, and those who left."""
+    return (
+        ResearchCohort.objects.select_related("principal_investigator", "segment", "plan__questionnaire")
+        .annotate(
+            member_count=Count("members", filter=Q(members__withdrawn_at__isnull=True)),
+            withdrawn_count=Count("members", filter=Q(members__withdrawn_at__isnull=False)),
+        )
+        .order_by("name", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class Wave:
+    number: int | None  # place in the schedule; None for a wave the schedule no longer has
+    offset_days: int
+    tasks: int
+    open: int
+    completed: int
+    closed: int
+
+    @property
+    def completion(self) -> float | None:
+        """Completed tasks in percent of those made (None when there are none)."""
+        return round(100 * self.completed / self.tasks, 1) if self.tasks else None
+
+
+def cohort_waves(cohort: ResearchCohort) -> list[Wave]:
+    """Tasks of each wave of the cohort, open, completed and closed, in one grouped query."""
+    counts = (
+        FollowUpTask.objects.filter(plan_id=cohort.plan_id)
+        .values("offset_days")
+        .annotate(
+            tasks=Count("pk"),
+            open=Count("pk", filter=Q(status__in=OPEN_STATUSES)),
+            completed=Count("pk", filter=Q(status=TaskStatus.COMPLETED)),
+            closed=Count("pk", filter=Q(status=TaskStatus.CLOSED)),
+        )
+        .order_by("offset_days")
+    )
+    by_offset = {row["offset_days"]: row for row in counts}
+    offsets = sorted(set(cohort.plan.offsets) | set(by_offset))
+    empty = {"tasks": 0, "open": 0, "completed": 0, "closed": 0}
+    return [
+        Wave(
+            number=wave_number(cohort, offset),
+            offset_days=offset,
+            **{key: by_offset.get(offset, empty)[key] for key in empty},
+        )
+        for offset in offsets
+    ]
+
+
+def wave_number(cohort: ResearchCohort, offset_days: int | None) -> int | None:
+    """The wave's place in the cohort's schedule, counted from 1."""
+    offsets = cohort.plan.offsets
+    return offsets.index(offset_days) + 1 if offset_days in offsets else None
+
+
+def cohort_responses(cohort: ResearchCohort, *, until: dt.datetime) -> QuerySet[QuestionnaireResponse]:
+    """Completed answers to the cohort's questionnaire by members still in the study, given since they
+    joined and up to `until`, each with the member's pseudonym, enrolment and the wave it answered."""
+    member = CohortMember.objects.filter(cohort=cohort, patient_id=OuterRef("patient_id"), withdrawn_at__isnull=True)
+    wave = FollowUpTask.objects.filter(plan_id=cohort.plan_id, response_id=OuterRef("pk")).order_by("pk")
+    return (
+        QuestionnaireResponse.objects.filter(
+            version__questionnaire_id=cohort.plan.questionnaire_id,
+            status=ResponseStatus.COMPLETED,
+            completed_at__lte=until,
+        )
+        .annotate(
+            pseudonym=Subquery(member.values("pseudonym")[:1]),
+            joined_at=Subquery(member.values("joined_at")[:1]),
+            offset_days=Subquery(wave.values("offset_days")[:1]),
+        )
+        .filter(pseudonym__isnull=False, completed_at__gte=F("joined_at"))
+    )
+
+
+def cohort_editable(user, cohort: ResearchCohort) -> bool:
+    """Department heads change the cohorts their departments follow up; administrators every cohort."""
+    if not user.has_perm("followups.change_researchcohort"):
+        return False
+    if sees_every_department(user):
+        return True
+    return cohort.plan.assignee_department_id in user.department_ids

@@ -223,6 +223,26 @@ for _role, _permissions in {
 }.items():
     ROLE_PERMISSIONS[_role] = ROLE_PERMISSIONS[_role] + _permissions
 
+# Research cohorts. Their pages show counts and completion by wave, never a patient; exports carry
+# pseudonyms, age at enrolment and sex, no identifier and no free text:
+# - reading cohorts and exporting their answers (`export_research`): analysts, administrators;
+# - setting cohorts up and withdrawing a patient from one (`add_researchcohort`, `change_researchcohort`,
+#   `change_cohortmember`): department heads, administrators;
+# - including free-text answers, which may name someone (`export_research_free_text`): administrators.
+_RESEARCH_READ = ["followups.view_researchcohort", "followups.export_research"]
+_RESEARCH_MANAGE = [
+    "followups.view_researchcohort",
+    "followups.add_researchcohort",
+    "followups.change_researchcohort",
+    "followups.change_cohortmember",
+]
+for _role, _permissions in {
+    Role.ANALYST: _RESEARCH_READ,
+    Role.DEPARTMENT_HEAD: _RESEARCH_MANAGE,
+    Role.ADMINISTRATOR: _RESEARCH_MANAGE + ["followups.export_research", "followups.export_research_free_text"],
+}.items():
+    ROLE_PERMISSIONS[_role] = ROLE_PERMISSIONS[_role] + _permissions
+
 
 def roles_sync(**kwargs) -> None:
     """Create the role groups and give each its default permissions (idempotent)."""

@@ -22,6 +22,7 @@ from followups.models.questionnaires import (
     QuestionnaireVersion,
     ResponseStatus,
 )
+from followups.models.research import CohortMember, ResearchCohort, ScheduleKind
 
 __all__ = [
     "FollowUpLink",
@@ -44,4 +45,7 @@ __all__ = [
     "QuestionnaireStatus",
     "QuestionnaireVersion",
     "ResponseStatus",
+    "CohortMember",
+    "ResearchCohort",
+    "ScheduleKind",
 ]

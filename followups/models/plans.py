@@ -26,6 +26,7 @@ class TriggerKind(models.TextChoices):
     PROCEDURE = "procedure", _("Procedure")
     SEGMENT = "segment", _("Membership of a segment")
     MANUAL = "manual", _("Manual")
+    RESEARCH = "research", _("Research cohort")
 
 
 class DiagnosisSystem(models.TextChoices):
@@ -131,6 +132,7 @@ class SourceKind(models.TextChoices):
     PROCEDURE = "procedure", _("Procedure")
     SEGMENT = "segment", _("Segment")
     MANUAL = "manual", _("Scheduled by hand")
+    RESEARCH = "research", _("Research cohort")
 
 
 class TaskStatus(models.TextChoices):
@@ -168,7 +170,8 @@ class FollowUpTask(PatientRecord):
         Patient, on_delete=models.CASCADE, related_name="followup_tasks", verbose_name=_("patient"), db_index=False
     )
     source_kind = models.CharField(_("triggered by"), max_length=10, choices=SourceKind.choices)
-    # The id of the encounter, diagnosis, procedure or segment that made the task; 0 when scheduled by hand.
+    # The id of the encounter, diagnosis, procedure, segment or research cohort that made the task; 0 when
+    # scheduled by hand.
     source_id = models.BigIntegerField(_("source record"), default=0)
     offset_days = models.IntegerField(_("offset in days"), default=0)
     due_date = models.DateField(_("due"))

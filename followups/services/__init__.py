@@ -19,6 +19,13 @@ from followups.services.plans import (
     tasks_for_procedure,
 )
 from followups.services.questionnaires import questionnaire_save, questionnaire_version_save
+from followups.services.research import (
+    cohort_enrol,
+    cohort_member_withdraw,
+    cohort_save,
+    cohort_tasks_make,
+    research_sweep,
+)
 from followups.services.responses import answers_check, answers_for, response_save
 from followups.services.tasks import (
     followup_schedule_one_off,
@@ -33,6 +40,11 @@ from followups.services.tasks import (
 
 __all__ = [
     "builtin_questionnaires_load",
+    "cohort_enrol",
+    "cohort_member_withdraw",
+    "cohort_save",
+    "cohort_tasks_make",
+    "research_sweep",
     "constitution_record",
     "followup_link_answer",
     "followup_link_open",

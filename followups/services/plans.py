@@ -109,7 +109,7 @@ def _plan_errors(plan: FollowUpPlan) -> dict[str, list[ValidationError]]:
         plan.assignee_kind == AssigneeKind.ROLE
         and plan.assignee_department_id is None
         and plan.department_id is None
-        and plan.trigger in (TriggerKind.SEGMENT, TriggerKind.MANUAL)
+        and plan.trigger in (TriggerKind.SEGMENT, TriggerKind.MANUAL, TriggerKind.RESEARCH)
     ):
         add("assignee_department", _("Choose the department whose staff work these tasks."))
     try:
@@ -125,6 +125,9 @@ def plan_save(*, actor, data: dict[str, Any], plan: FollowUpPlan | None = None) 
     unknown = set(data) - set(PLAN_FIELDS)
     if unknown:
         raise ValidationError({name: _("This field cannot be set.") for name in sorted(unknown)})
+    if data.get("trigger") == TriggerKind.RESEARCH or (plan is not None and plan.trigger == TriggerKind.RESEARCH):
+        # A research plan is its cohort's: saved with the cohort, so the two never disagree.
+        raise ValidationError({"trigger": _("A research cohort's plan is changed on the cohort's page.")})
     plan = plan or FollowUpPlan(created_by=actor if getattr(actor, "pk", None) else None)
     for field, value in data.items():
         setattr(plan, field, value)
@@ -407,7 +410,8 @@ def _segment_tasks(plan: FollowUpPlan, today: dt.date, size: int) -> int:
 
 
 def followups_sweep(*, since: dt.datetime, today: dt.date | None = None, batch_size: int = SWEEP_BATCH) -> int:
-    """Catch up on discharges, visits, diagnoses and procedures since `since`, and segment members; new tasks."""
+    """Catch up on discharges, visits, diagnoses and procedures since `since`, segment members and research
+    cohorts (enrolling their segments' new patients); new tasks."""
     today = today or timezone.localdate()
     created = 0
     plans = _active_plans(*TriggerKind.values)
@@ -429,4 +433,8 @@ def followups_sweep(*, since: dt.datetime, today: dt.date | None = None, batch_s
     for plan in plans:
         if plan.trigger == TriggerKind.SEGMENT and plan.segment_id is not None:
             created += _segment_tasks(plan, today, batch_size)
+    if TriggerKind.RESEARCH in triggers:
+        from followups.services.research import research_sweep  # research builds on this module
+
+        created += research_sweep(today=today, batch_size=batch_size)
     return created

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from followups.models import FollowUpChannel, FollowUpPlan, Questionnaire
+from followups.models import FollowUpChannel, FollowUpPlan, Questionnaire, TriggerKind
 from followups.models.questionnaires import QuestionnaireStatus
 from followups.selectors import lead_departments, plan_editable, plans_visible_to, sees_every_department
 from followups.services import followup_schedule_one_off, plan_save
@@ -50,6 +50,10 @@ class PlanForm(forms.ModelForm):
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["questionnaire"].queryset = Questionnaire.objects.filter(status=QuestionnaireStatus.ACTIVE)
+        # A research plan is set up with its cohort (see views/research.py).
+        self.fields["trigger"].choices = [
+            choice for choice in self.fields["trigger"].choices if choice[0] != TriggerKind.RESEARCH
+        ]
         # Choices name rows by their public keys: integer primary keys stay in the database.
         for name, key in (("department", "code"), ("assignee_department", "code"), ("segment", "uuid")):
             self.fields[name].to_field_name = key

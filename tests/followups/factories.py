@@ -44,3 +44,34 @@ def task(*, patient, due_date: dt.date | None = None, **fields) -> FollowUpTask:
     if "questionnaire" not in values:
         values["questionnaire"] = Questionnaire.objects.filter(code="post-discharge").first() or questionnaire()
     return FollowUpTask.objects.create(patient=patient, **values)
+
+
+def research_questionnaire() -> Questionnaire:
+    """An active research questionnaire with the sample items (every type) and a scored total."""
+    from followups.services.questionnaires import questionnaire_save, questionnaire_version_save
+    from tests.followups import samples
+
+    form = questionnaire_save(
+        actor=None, data={"code": "ra-followup", "title": "类风湿随访", "purpose": "research", "status": "active"}
+    )
+    questionnaire_version_save(actor=None, questionnaire=form, items=samples.items(), scoring=samples.scoring())
+    form.refresh_from_db()
+    return form
+
+
+def cohort_data(*, investigator, segment, questionnaire, department, **changes) -> dict:
+    """What `cohort_save` takes for a cohort followed up by the department's nurses on day 0, 30 and 90."""
+    return {
+        "name": "类风湿队列",
+        "principal_investigator": investigator,
+        "ethics_approval": "伦审 2026-017",
+        "segment": segment,
+        "questionnaire": questionnaire,
+        "channel": "phone",
+        "schedule_kind": "offsets",
+        "offsets": [90, 0, 30],
+        "start_date": timezone.localdate() - dt.timedelta(days=10),
+        "assignee_role": "nurse",
+        "assignee_department": department,
+        **changes,
+    }

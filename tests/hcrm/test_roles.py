@@ -29,9 +29,22 @@ def test_every_role_is_a_group_with_exactly_its_default_permissions():
         assert _group_permissions(role) == set(permissions), role
 
 
-def test_analyst_holds_only_aggregates():
-    # statistics, and counting segments; never a patient's identity
-    assert _group_permissions(Role.ANALYST) == {"analytics.view_statistics", "patients.view_segment"}
+def test_analyst_holds_only_aggregates_and_pseudonymous_research_data():
+    # statistics, counting segments, research answers under pseudonyms; never a patient's identity
+    assert _group_permissions(Role.ANALYST) == {
+        "analytics.view_statistics",
+        "patients.view_segment",
+        "followups.view_researchcohort",
+        "followups.export_research",
+    }
+
+
+def test_only_administrators_export_research_free_text():
+    holders = {
+        role for role, permissions in ROLE_PERMISSIONS.items() if "followups.export_research_free_text" in permissions
+    }
+
+    assert holders == {Role.ADMINISTRATOR}
 
 
 def test_only_administrators_see_sensitive_fields_and_every_department():
