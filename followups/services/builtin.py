@@ -61,4 +61,22 @@ def builtin_questionnaires_load() -> Counter:
                 setattr(questionnaire, name, value)
             questionnaire.save(update_fields=[*fields, "updated_at"])
         outcomes[_version_write(questionnaire, definition)] += 1
+    outcomes["alert_rules_created"] += builtin_alert_rules_load()
     return outcomes
+
+
+def builtin_alert_rules_load() -> int:
+    """Create the built-in alert rules that do not exist yet (by name); those staff changed are left alone."""
+    from followups.builtin.alert_rules import ALERT_RULES, DEFAULTS
+    from followups.models import AlertRule
+
+    created = 0
+    questionnaires = {q.code: q for q in Questionnaire.objects.filter(code__in={code for _n, code, _f in ALERT_RULES})}
+    for name, code, fields in ALERT_RULES:
+        if code not in questionnaires:
+            continue
+        _rule, made = AlertRule.objects.get_or_create(
+            name=name, defaults={**DEFAULTS, **fields, "questionnaire": questionnaires[code]}
+        )
+        created += made
+    return created
