@@ -12,6 +12,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
+from followups import api_alerts
 from followups.models import (
     Questionnaire,
     QuestionnairePurpose,
@@ -262,6 +263,7 @@ def register(router) -> None:
     router.register("questionnaires", QuestionnaireViewSet, basename="questionnaire")
     router.register("questionnaire-versions", QuestionnaireVersionViewSet, basename="questionnaire-version")
     router.register("questionnaire-responses", QuestionnaireResponseViewSet, basename="questionnaire-response")
+    api_alerts.register(router)
 
 
 def urls() -> list:

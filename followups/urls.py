@@ -1,6 +1,6 @@
 """Staff console URLs of the follow-ups app."""
 
-from followups.views import builder, calls, plans, questionnaires, worklists
+from followups.views import alerts, builder, calls, plans, questionnaires, worklists
 
 app_name = "followups"
 
@@ -10,4 +10,5 @@ urlpatterns = [
     *plans.urlpatterns,
     *questionnaires.urlpatterns,
     *builder.urlpatterns,
+    *alerts.urlpatterns,
 ]

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -379,7 +380,7 @@ def _message_text(alert: Alert, level: int) -> tuple[str, str]:
         # No patient name or answers: an SMS is not a safe place for them; the link opens the alert.
         body = _("%(subject)s. Please acknowledge it: %(link)s") % {
             "subject": subject,
-            "link": settings.PUBLIC_BASE_URL + f"/followups/alerts/{alert.uuid}/",
+            "link": settings.PUBLIC_BASE_URL + reverse("followups:alert-detail", args=[alert.uuid]),
         }
     return subject, body
 
