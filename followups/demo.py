@@ -18,6 +18,7 @@ RED_FLAG_ANSWERS = {
     "visit_reason": "发热两天",
 }
 DEMO_ALERTS = 2
+DEMO_DOCTOR = "doctor"
 
 
 def _demo_alerts() -> int:
@@ -25,11 +26,13 @@ def _demo_alerts() -> int:
     if Alert.objects.exists():
         return 0
     version = Questionnaire.objects.get(code=post_discharge.CODE).current_version
-    stays = (
-        Encounter.objects.filter(kind=Encounter.Kind.INPATIENT, ended_at__isnull=False, doctor__isnull=False)
-        .select_related("patient")
-        .order_by("-ended_at", "pk")[:DEMO_ALERTS]
-    )
+    discharged = Encounter.objects.filter(
+        kind=Encounter.Kind.INPATIENT, ended_at__isnull=False, doctor__isnull=False
+    ).select_related("patient")
+    # One for the demo doctor's sign-in (if the demo doctor attended a stay), the rest for colleagues.
+    own = list(discharged.filter(doctor__username=DEMO_DOCTOR).order_by("-ended_at", "pk")[:1])
+    others = discharged.exclude(doctor__username=DEMO_DOCTOR).order_by("-ended_at", "pk")
+    stays = own + list(others[: DEMO_ALERTS - len(own)])
     for stay in stays:
         response_save(version=version, patient=stay.patient, answers=RED_FLAG_ANSWERS, source="phone", complete=True)
     return Alert.objects.count()

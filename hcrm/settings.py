@@ -328,6 +328,8 @@ SPECTACULAR_SETTINGS = {
         "MatchStatusEnum": "patients.models.identity.MatchStatus",
         "ImportStatusEnum": "patients.models.imports.ImportStatus",
         "BookingChannelEnum": "appointments.models.schedules.BookingChannel",
+        "AlertSeverityEnum": "followups.models.alerts.Severity",
+        "StaffRoleEnum": "hcrm.roles.Role",
     },
 }
 

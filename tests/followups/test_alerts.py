@@ -297,7 +297,7 @@ def test_acknowledging_records_who_when_and_what_was_done_in_the_audit_trail(bui
         "已电话联系，建议急诊就诊",
         None,
     )
-    entry = AuditEntry.objects.filter(object_pk=str(alert.pk), event="update").get()
+    entry = AuditEntry.objects.filter(content_type__model="alert", object_pk=str(alert.pk), event="update").get()
     assert (entry.actor, entry.patient_uuid) == (people["doctor"], patient.uuid)
     assert entry.changes["status"] == ["open", "acknowledged"]
 
@@ -350,7 +350,7 @@ def test_an_unacknowledged_alert_is_escalated_to_the_head_then_to_the_administra
             ("admin2", "email", f"alert:{alert.uuid}:level:2:to:{people['admin2'].uuid}"),
         ]
     )
-    escalations = AuditEntry.objects.filter(object_pk=str(alert.pk), event="update")
+    escalations = AuditEntry.objects.filter(content_type__model="alert", object_pk=str(alert.pk), event="update")
     assert sorted(entry.additional_data["escalated"] for entry in escalations) == [1, 2]
 
 
