@@ -13,6 +13,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from followups.api import AuditedPatientReadsMixin
 from followups.models import (
     Alert,
     AlertRule,
@@ -26,7 +27,7 @@ from followups.models import (
 )
 from followups.selectors import alert_rule_editable, alert_rules_visible_to, alerts_visible_to
 from followups.services import alert_acknowledge, alert_rule_delete, alert_rule_save
-from hcrm.audit import Event, audit_read
+from followups.services.alerts import RULE_FIELDS
 from hcrm.models import Department
 from hcrm.roles import Role
 from patients.api.contacts import StaffReferenceSerializer
@@ -41,28 +42,7 @@ class AlertRuleSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AlertRule
-        fields = [
-            "id",
-            "name",
-            "active",
-            "questionnaire",
-            "department",
-            "condition",
-            "link_id",
-            "operator",
-            "value",
-            "score_code",
-            "band",
-            "score_min",
-            "score_max",
-            "severity",
-            "recipient",
-            "recipient_role",
-            "escalate_after_minutes",
-            "escalate_to",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *RULE_FIELDS, "created_at", "updated_at"]
         read_only_fields = fields
 
 
@@ -164,8 +144,10 @@ class AlertFilter(django_filters.FilterSet):
 # --- Views ----------------------------------------------------------------------------------------------
 
 
-class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class AlertViewSet(AuditedPatientReadsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Alerts the caller may see and acknowledge: their own, their departments' (heads), all (administrators)."""
+
+    audit_record = "alert"
 
     queryset = Alert.objects.none()
     serializer_class = AlertSerializer
@@ -189,23 +171,6 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             .select_related("acknowledged_by", "escalated_to")
             .order_by("-created_at", "-pk")
         )
-
-    def list(self, request, *args, **kwargs):
-        response = super().list(request, *args, **kwargs)
-        audit_read(
-            event=Event.LIST,
-            patient_uuid=request.query_params.get("patient") or None,
-            details={
-                "record": "alert",
-                "patients": sorted({row["patient"] for row in response.data.get("results", [])}),
-            },
-        )
-        return response
-
-    def retrieve(self, request, *args, **kwargs):
-        alert = self.get_object()
-        audit_read(event=Event.VIEW, instance=alert)
-        return Response(self.get_serializer(alert).data)
 
     @extend_schema(request=AcknowledgeSerializer, responses=AlertSerializer)
     @action(detail=True, methods=["post"])

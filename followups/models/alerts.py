@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from followups.models.plans import FollowUpTask
+from followups.models.plans import FollowUpTask, _valid
 from followups.models.questionnaires import Questionnaire, QuestionnaireResponse
 from hcrm.models import BaseModel, Department
 from hcrm.roles import Role
@@ -51,10 +51,6 @@ class RecipientKind(models.TextChoices):
 class EscalationTarget(models.TextChoices):
     DEPARTMENT_HEAD = "department_head", _("The department head")
     ADMINISTRATORS = "administrators", _("Administrators")
-
-
-def _valid(field: str, choices: type[models.TextChoices], name: str) -> models.CheckConstraint:
-    return models.CheckConstraint(condition=Q(**{f"{field}__in": choices.values}), name=name)
 
 
 class AlertRule(BaseModel):

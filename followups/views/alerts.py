@@ -26,6 +26,7 @@ from followups.selectors import (
 )
 from followups.services import alert_acknowledge, alert_rule_save
 from followups.services.alerts import RULE_FIELDS
+from followups.views.plans import form_saved
 from hcrm.audit import Event, audit_read
 from hcrm.models import Department
 from patients.selectors.archive import patient_view
@@ -177,13 +178,7 @@ class AlertRuleForm(forms.ModelForm):
 
 
 def _rule_save(request: HttpRequest, form: AlertRuleForm, rule: AlertRule | None) -> AlertRule | None:
-    data = {name: form.cleaned_data[name] for name in RULE_FIELDS if name in form.cleaned_data}
-    try:
-        return alert_rule_save(actor=request.user, data=data, rule=rule)
-    except ValidationError as error:
-        for field, errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-        return None
+    return form_saved(form, RULE_FIELDS, lambda data: alert_rule_save(actor=request.user, data=data, rule=rule))
 
 
 @login_required
