@@ -201,10 +201,40 @@ class QuestionnaireVersionViewSet(viewsets.ReadOnlyModelViewSet):
         return QuestionnaireVersion.objects.select_related("questionnaire").order_by("questionnaire_id", "-number")
 
 
+class AuditedPatientReadsMixin:
+    """List and retrieve of patients' records, each read audited: a list names the patients on its page (and
+    the patient filtered by), a detail the record. Rows serialize their patient's public id as `patient`."""
+
+    audit_record = ""
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        audit_read(
+            event=Event.LIST,
+            patient_uuid=request.query_params.get("patient") or None,
+            details={
+                "record": self.audit_record,
+                "patients": sorted({row["patient"] for row in response.data.get("results", [])}),
+            },
+        )
+        return response
+
+    def retrieve(self, request, *args, **kwargs):
+        record = self.get_object()
+        audit_read(event=Event.VIEW, instance=record)
+        return Response(self.get_serializer(record).data)
+
+
 class QuestionnaireResponseViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+    AuditedPatientReadsMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
 ):
     """Responses of the patients the caller may see; recording one checks and scores the answers."""
+
+    audit_record = "questionnaireresponse"
 
     queryset = QuestionnaireResponse.objects.none()
     serializer_class = QuestionnaireResponseSerializer
@@ -230,21 +260,7 @@ class QuestionnaireResponseViewSet(
 
     def list(self, request, *args, **kwargs):
         """Responses, latest first; filtering by `patient` is an audited read of that patient's answers."""
-        response = super().list(request, *args, **kwargs)
-        audit_read(
-            event=Event.LIST,
-            patient_uuid=request.query_params.get("patient") or None,
-            details={
-                "record": "questionnaireresponse",
-                "patients": sorted({row["patient"] for row in response.data.get("results", [])}),
-            },
-        )
-        return response
-
-    def retrieve(self, request, *args, **kwargs):
-        answered = self.get_object()
-        audit_read(event=Event.VIEW, instance=answered)
-        return Response(self.get_serializer(answered).data)
+        return super().list(request, *args, **kwargs)
 
     @extend_schema(request=QuestionnaireResponseCreateSerializer, responses={201: QuestionnaireResponseSerializer})
     def create(self, request, *args, **kwargs):
@@ -412,6 +428,9 @@ def register(router) -> None:
     router.register("questionnaire-versions", QuestionnaireVersionViewSet, basename="questionnaire-version")
     router.register("questionnaire-responses", QuestionnaireResponseViewSet, basename="questionnaire-response")
     router.register("research-cohorts", ResearchCohortViewSet, basename="research-cohort")
+    from followups import api_alerts
+
+    api_alerts.register(router)
 
 
 def urls() -> list:

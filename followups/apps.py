@@ -15,7 +15,13 @@ class FollowupsConfig(AppConfig):
         audit_register(models.Questionnaire, m2m_fields=("departments",))
         for model in (models.QuestionnaireVersion, models.QuestionnaireResponse, models.PatientConstitution):
             audit_register(model)
-        for model in (models.FollowUpPlan, models.FollowUpTask, models.CohortMember):
+        for model in (
+            models.FollowUpPlan,
+            models.FollowUpTask,
+            models.CohortMember,
+            models.AlertRule,
+            models.Alert,
+        ):
             audit_register(model)
         audit_register(models.ResearchCohort, exclude=("pseudonym_salt",))
         clinical_records_listen(tasks_for_records)

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from followups.models import QuestionnaireResponse, QuestionnaireVersion
-from followups.scoring import enabled_items, option_code
+from followups.scoring import TRANSLATION_URL, enabled_items, option_code, translation_of
 
 CANONICAL_PREFIX = "urn:hcrm:Questionnaire:"
 IDENTIFIER_SYSTEM = "urn:hcrm:CodeSystem:questionnaire"
@@ -28,7 +28,6 @@ USAGE_CONTEXT_SYSTEM = "http://terminology.hl7.org/CodeSystem/usage-context-type
 SCORING_URL = "urn:hcrm:StructureDefinition:questionnaire-scoring"
 DISEASE_CODES_URL = "urn:hcrm:StructureDefinition:questionnaire-disease-codes"
 SCORE_URL = "urn:hcrm:StructureDefinition:questionnaire-score"
-TRANSLATION_URL = "http://hl7.org/fhir/StructureDefinition/translation"
 RESPONSE_STATUS = {"in_progress": "in-progress", "completed": "completed"}
 RESPONSE_STATUS_IN = {value: key for key, value in RESPONSE_STATUS.items()}
 VALUE_KEYS = {
@@ -234,15 +233,6 @@ def _code_of(data: dict) -> str:
     return code
 
 
-def _translation(element: dict | None, lang: str) -> str:
-    for extension in (element or {}).get("extension") or ():
-        if extension.get("url") == TRANSLATION_URL:
-            parts = {part.get("url"): part for part in extension.get("extension") or ()}
-            if parts.get("lang", {}).get("valueCode") == lang:
-                return parts.get("content", {}).get("valueString", "")
-    return ""
-
-
 ORDINAL_URLS = (
     "http://hl7.org/fhir/StructureDefinition/ordinalValue",
     "http://hl7.org/fhir/StructureDefinition/itemWeight",
@@ -338,7 +328,7 @@ def questionnaire_from_fhir(data: Any) -> dict[str, Any]:
             "code": code,
             # A title is what staff pick a questionnaire by; one without a title or name shows its code.
             "title": (data.get("title") or data.get("name") or code)[:200],
-            "title_en": _translation(data.get("_title"), "en")[:200],
+            "title_en": translation_of(data.get("_title"), "en")[:200],
             "description": data.get("description") or "",
             "purpose": purpose or "clinical",
             "status": "draft" if status == "unknown" else status,

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
 from followups.models import Questionnaire, QuestionnairePurpose, QuestionnaireStatus
-from followups.scoring import option_code, walk
+from followups.scoring import item_text, option_code, walk
 from followups.selectors import manages_all_questionnaires
 from followups.services.items import (
     MAX_VALUE_URL,
@@ -52,16 +52,6 @@ def _shown(value: Any) -> str:
     if value is None or isinstance(value, list):
         return ""
     return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def item_text(item: dict) -> str:
-    """What the form shows: the item's text, else its code's display (coded questions may have no text)."""
-    if item.get("text"):
-        return item["text"]
-    for code in item.get("code") or ():
-        if code.get("display") or code.get("code"):
-            return code.get("display") or code.get("code")
-    return ""
 
 
 def _steps(item: dict) -> list[str]:

@@ -23,10 +23,8 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from followups.fhir import _translation
-from followups.forms import item_text
 from followups.models import QuestionnaireVersion, ResearchCohort
-from followups.scoring import option_code, walk
+from followups.scoring import item_text, option_code, translation_of, walk
 from followups.selectors import cohort_responses, wave_number
 from followups.services.items import ANSWERED_TYPES
 from hcrm.audit import Event, audit_read
@@ -154,11 +152,11 @@ class ResearchExport:
         for option in item.get("answerOption") or ():
             coding = option.get("valueCoding") or {}
             code = option_code(option) or ""
-            codes.append((code, coding.get("display") or code, _translation(coding.get("_display"), "en")))
+            codes.append((code, coding.get("display") or code, translation_of(coding.get("_display"), "en")))
         if item["type"] == "boolean":
             codes = [("1", _("Yes"), "Yes"), ("0", _("No"), "No")]
         kind = f"{item['type']} (multiple: codes joined by |)" if item.get("repeats") else item["type"]
-        return Column(item["linkId"], kind, item_text(item), _translation(item.get("_text"), "en"), codes)
+        return Column(item["linkId"], kind, item_text(item), translation_of(item.get("_text"), "en"), codes)
 
     def queryset(self):
         return cohort_responses(self.cohort, until=self.until)

@@ -41,6 +41,16 @@ def walk(items: list[dict]) -> list[dict]:
     return found
 
 
+def item_text(item: dict) -> str:
+    """What the form shows: the item's text, else its code's display (coded questions may have no text)."""
+    if item.get("text"):
+        return item["text"]
+    for code in item.get("code") or ():
+        if code.get("display") or code.get("code"):
+            return code.get("display") or code.get("code")
+    return ""
+
+
 def option_code(option: dict) -> str | None:
     """The code an answer option is answered with (valueCoding.code, else its string/integer value)."""
     if "valueCoding" in option:
@@ -59,7 +69,7 @@ def option_score(option: dict) -> Decimal | None:
     return None
 
 
-def _values(answer: Any) -> list:
+def answer_values(answer: Any) -> list:
     if answer is None or answer == "" or answer == []:
         return []
     return list(answer) if isinstance(answer, list) else [answer]
@@ -95,7 +105,7 @@ def _expected(condition: dict) -> Any:
 
 def condition_holds(condition: dict, answers: dict[str, Any]) -> bool:
     """One enableWhen condition against the answers given so far."""
-    values = _values(answers.get(condition["question"]))
+    values = answer_values(answers.get(condition["question"]))
     operator = condition["operator"]
     expected = _expected(condition)
     if operator == "exists":
@@ -140,6 +150,50 @@ def enabled_items(items: list[dict], answers: dict[str, Any]) -> list[dict]:
     return shown
 
 
+TRANSLATION_URL = "http://hl7.org/fhir/StructureDefinition/translation"
+
+
+def translation_of(element: dict | None, lang: str) -> str:
+    for extension in (element or {}).get("extension") or ():
+        if extension.get("url") == TRANSLATION_URL:
+            parts = {part.get("url"): part for part in extension.get("extension") or ()}
+            if parts.get("lang", {}).get("valueCode") == lang:
+                return parts.get("content", {}).get("valueString", "")
+    return ""
+
+
+def answer_shown(item: dict, value: Any) -> tuple[str, str]:
+    """One answer as staff read it, in Chinese and English: an option's display, else the value."""
+    for option in item.get("answerOption") or ():
+        if option_code(option) == str(value):
+            coding = option.get("valueCoding") or {}
+            shown = coding.get("display") or str(value)
+            return shown, translation_of(coding.get("_display"), "en") or shown
+    if isinstance(value, bool):
+        return ("是", "Yes") if value else ("否", "No")
+    return str(value), str(value)
+
+
+def answer_row(item: dict, answer: Any) -> dict[str, str]:
+    """An item and its answer (every value of a repeating one) as text, in Chinese and English."""
+    shown = [answer_shown(item, value) for value in answer_values(answer)]
+    question = item_text(item) or item["linkId"]
+    return {
+        "link_id": item["linkId"],
+        "question": question,
+        "question_en": translation_of(item.get("_text"), "en") or question,
+        "answer": "、".join(zh for zh, _en in shown),
+        "answer_en": ", ".join(en for _zh, en in shown),
+    }
+
+
+def answered_rows(items: list[dict], answers: dict[str, Any]) -> list[dict[str, str]]:
+    """Every answered item of the tree, in order, as `answer_row`s."""
+    return [
+        answer_row(item, answers[item["linkId"]]) for item in walk(items) if answer_values(answers.get(item["linkId"]))
+    ]
+
+
 def relevant_answers(items: list[dict], answers: dict[str, Any]) -> dict[str, Any]:
     """The answers to items that are shown; answers to hidden items are dropped, as a form would."""
     shown = {item["linkId"] for item in enabled_items(items, answers)}
@@ -148,7 +202,7 @@ def relevant_answers(items: list[dict], answers: dict[str, Any]) -> dict[str, An
 
 def item_score(item: dict, answer: Any) -> Decimal | None:
     """What one answer scores: the options' ordinal values (summed for multiple choice) or the number given."""
-    values = _values(answer)
+    values = answer_values(answer)
     if not values:
         return None
     if item.get("type") in ("choice", "open-choice"):

@@ -10,6 +10,9 @@ from django.utils import timezone
 
 from followups.models import (
     OPEN_STATUSES,
+    UNACKNOWLEDGED,
+    Alert,
+    AlertRule,
     CohortMember,
     FollowUpChannel,
     FollowUpPlan,
@@ -127,13 +130,20 @@ def plans_visible_to(user) -> QuerySet[FollowUpPlan]:
     return FollowUpPlan.objects.all()
 
 
-def plan_editable(user, plan: FollowUpPlan) -> bool:
-    """Department heads change the plans of their departments; administrators every plan."""
-    if not user.has_perm("followups.change_followupplan") or plan.trigger == TriggerKind.RESEARCH:
-        return False  # a research plan is changed with its cohort
+def _department_editable(user, department_id: int | None, permission: str) -> bool:
+    """Department heads change what belongs to their departments; administrators everything."""
+    if not user.has_perm(permission):
+        return False
     if sees_every_department(user):
         return True
-    return plan.department_id is not None and plan.department_id in user.department_ids
+    return department_id is not None and department_id in user.department_ids
+
+
+def plan_editable(user, plan: FollowUpPlan) -> bool:
+    """Department heads change the plans of their departments; administrators every plan."""
+    if plan.trigger == TriggerKind.RESEARCH:
+        return False  # a research plan is changed with its cohort
+    return _department_editable(user, plan.department_id, "followups.change_followupplan")
 
 
 def patient_constitution(patient: Patient) -> PatientConstitution | None:
@@ -302,8 +312,49 @@ def cohort_responses(cohort: ResearchCohort, *, until: dt.datetime) -> QuerySet[
 
 def cohort_editable(user, cohort: ResearchCohort) -> bool:
     """Department heads change the cohorts their departments follow up; administrators every cohort."""
-    if not user.has_perm("followups.change_researchcohort"):
-        return False
+    return _department_editable(user, cohort.plan.assignee_department_id, "followups.change_researchcohort")
+
+
+# --- Alerts ----------------------------------------------------------------------------------------------
+
+
+def _addressed_to(user) -> Q:
+    """Alerts for `user`: named, or to their role in one of their departments; escalations likewise."""
+    departments = sorted(user.department_ids)
+    roles = list(user.role_codes)
+    pooled = Q(recipient__isnull=True, recipient_role__in=roles, department_id__in=departments)
+    escalated_pool = Q(escalated_to__isnull=True, escalated_to_role__in=roles) & (
+        Q(escalated_to_role=Role.ADMINISTRATOR) | Q(department_id__in=departments)
+    )
+    return Q(recipient=user) | Q(escalated_to=user) | pooled | escalated_pool
+
+
+def alerts_visible_to(user) -> QuerySet[Alert]:
+    """Alerts `user` may see and acknowledge: their own, and those of the departments they lead (admins: all)."""
+    if not user.has_perm("followups.view_alert"):
+        return Alert.objects.none()
     if sees_every_department(user):
-        return True
-    return cohort.plan.assignee_department_id in user.department_ids
+        return Alert.objects.all()
+    if user.has_perm("followups.view_department_alert"):
+        return Alert.objects.filter(_addressed_to(user) | Q(department_id__in=sorted(user.department_ids)))
+    return Alert.objects.filter(_addressed_to(user))
+
+
+def alerts_waiting_count(user) -> int:
+    """How many alerts `user` may acknowledge are not acknowledged yet (the worklist's panel)."""
+    return alerts_visible_to(user).filter(status__in=UNACKNOWLEDGED).count()
+
+
+def alert_acknowledgeable(user, alert: Alert) -> bool:
+    return alert.status in UNACKNOWLEDGED and user.has_perm("followups.acknowledge_alert")
+
+
+def alert_rules_visible_to(user) -> QuerySet[AlertRule]:
+    if not user.has_perm("followups.view_alertrule"):
+        return AlertRule.objects.none()
+    return AlertRule.objects.all()
+
+
+def alert_rule_editable(user, rule: AlertRule) -> bool:
+    """Department heads change the rules of their departments; administrators every rule."""
+    return _department_editable(user, rule.department_id, "followups.change_alertrule")

@@ -39,3 +39,23 @@ def followup_link_reminders_send_task() -> int:
     from followups.services.links import followup_link_reminders_send
 
     return followup_link_reminders_send()
+
+
+@shared_task(name="followups.alerts_escalate", time_limit=600, soft_time_limit=550)
+def alerts_escalate_task() -> int:
+    """Escalate alerts nobody acknowledged in time, and send staff messages about alerts still queued."""
+    from followups.services.alerts import alert_messages_send_due, alerts_escalate
+
+    escalated = alerts_escalate()
+    sent = alert_messages_send_due()
+    if escalated or sent:
+        logger.info("follow-up alerts: %d escalated, %d staff messages sent", escalated, sent)
+    return escalated
+
+
+@shared_task(name="followups.alert_message_deliver", time_limit=120, soft_time_limit=100)
+def alert_message_deliver_task(message_id: int) -> str:
+    """Send one staff message about an alert (claimed first, so never sent twice)."""
+    from followups.services.alerts import alert_message_deliver
+
+    return alert_message_deliver(message_id=message_id)

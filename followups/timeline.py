@@ -1,10 +1,10 @@
-"""TCM constitution assessments in the patient's timeline."""
+"""TCM constitution assessments and follow-up alerts in the patient's timeline."""
 
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
-from followups.models import Constitution, ConstitutionJudgement, PatientConstitution
+from followups.models import Alert, Constitution, ConstitutionJudgement, PatientConstitution
 from patients.models import Patient
 from patients.timeline import TimelineEntry, timeline_provider
 
@@ -39,6 +39,33 @@ def _constitutions(patient: Patient, user, limit: int) -> list[TimelineEntry]:
                 title=_("TCM constitution assessment"),
                 detail=detail,
                 lines=lines,
+            )
+        )
+    return entries
+
+
+@timeline_provider("followups.view_alert")
+def _alerts(patient: Patient, user, limit: int) -> list[TimelineEntry]:
+    """Each alert raised by the patient's answers, with what raised it and whether it was acknowledged."""
+    entries = []
+    alerts = Alert.objects.filter(patient=patient).select_related("rule", "acknowledged_by").order_by("-created_at")
+    for alert in alerts[:limit]:
+        if alert.is_acknowledged:
+            state = _("acknowledged by %(who)s: %(note)s") % {
+                "who": alert.acknowledged_by,
+                "note": alert.acknowledgement_note,
+            }
+        else:
+            state = str(alert.get_status_display())
+        entries.append(
+            TimelineEntry(
+                at=alert.created_at,
+                kind="alert",
+                title=_("Follow-up alert (%(severity)s): %(rule)s")
+                % {"severity": alert.get_severity_display(), "rule": alert.rule.name},
+                detail=state,
+                flag="warning",
+                lines=[alert.summary],
             )
         )
     return entries

@@ -1,6 +1,6 @@
 """Staff console URLs of the follow-ups app."""
 
-from followups.views import builder, calls, plans, questionnaires, research, worklists
+from followups.views import alerts, builder, calls, plans, questionnaires, research, worklists
 
 app_name = "followups"
 
@@ -11,4 +11,5 @@ urlpatterns = [
     *questionnaires.urlpatterns,
     *builder.urlpatterns,
     *research.urlpatterns,
+    *alerts.urlpatterns,
 ]

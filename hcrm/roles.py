@@ -214,12 +214,22 @@ _FOLLOWUP_LEAD = [
     "followups.add_followupplan",
     "followups.change_followupplan",
 ]
+# Alerts on answers. Scoping is the followups selectors' (`alerts_visible_to`):
+# - seeing and acknowledging alerts (`view_alert`, `acknowledge_alert`): doctors and nurses their own (named,
+#   or to their role in their departments, escalations included), department heads those of their departments
+#   (`view_department_alert`), administrators all;
+# - alert rules (`*_alertrule`): department heads for their departments, administrators for all.
+_ALERTS_OWN = ["followups.view_alert", "followups.acknowledge_alert"]
+_ALERTS_LEAD = [
+    "followups.view_department_alert",
+    *_crud("followups", "alertrule", ("view", "add", "change", "delete")),
+]
 for _role, _permissions in {
-    Role.DOCTOR: _FOLLOWUP_WORK,
-    Role.NURSE: _FOLLOWUP_WORK,
+    Role.DOCTOR: _FOLLOWUP_WORK + _ALERTS_OWN,
+    Role.NURSE: _FOLLOWUP_WORK + _ALERTS_OWN,
     Role.AGENT: _FOLLOWUP_WORK,
-    Role.DEPARTMENT_HEAD: _FOLLOWUP_WORK + _FOLLOWUP_LEAD,
-    Role.ADMINISTRATOR: _FOLLOWUP_WORK + _FOLLOWUP_LEAD,
+    Role.DEPARTMENT_HEAD: _FOLLOWUP_WORK + _FOLLOWUP_LEAD + _ALERTS_OWN + _ALERTS_LEAD,
+    Role.ADMINISTRATOR: _FOLLOWUP_WORK + _FOLLOWUP_LEAD + _ALERTS_OWN + _ALERTS_LEAD,
 }.items():
     ROLE_PERMISSIONS[_role] = ROLE_PERMISSIONS[_role] + _permissions
 

@@ -195,6 +195,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "followups.tasks.followup_link_reminders_send",
         "schedule": timedelta(hours=1),
     },
+    "followups-alerts-escalate": {
+        # Escalates alerts nobody acknowledged in time, and retries staff messages about alerts.
+        "task": "followups.alerts_escalate",
+        "schedule": timedelta(minutes=2),
+    },
     "appointments-schedules-generate": {
         # 01:00 in Asia/Shanghai: sessions of the weekly templates for SCHEDULE_WEEKS_AHEAD weeks.
         "task": "appointments.tasks.schedules_generate_ahead",
@@ -323,6 +328,8 @@ SPECTACULAR_SETTINGS = {
         "MatchStatusEnum": "patients.models.identity.MatchStatus",
         "ImportStatusEnum": "patients.models.imports.ImportStatus",
         "BookingChannelEnum": "appointments.models.schedules.BookingChannel",
+        "AlertSeverityEnum": "followups.models.alerts.Severity",
+        "StaffRoleEnum": "hcrm.roles.Role",
     },
 }
 
@@ -380,3 +387,5 @@ SILENCED_SYSTEM_CHECKS = [
 # Follow-up links sent by SMS or email: days a link works, and days before an unanswered one is reminded (once).
 FOLLOWUP_LINK_DAYS = env.int("FOLLOWUP_LINK_DAYS", default=7, minimum=1)
 FOLLOWUP_REMINDER_DAYS = env.int("FOLLOWUP_REMINDER_DAYS", default=3, minimum=1)
+# Follow-up alerts: minutes an alert may stay unacknowledged before it is escalated, for rules that do not say.
+ALERT_ESCALATE_AFTER_MINUTES = env.int("ALERT_ESCALATE_AFTER_MINUTES", default=120, minimum=1)

@@ -1,5 +1,18 @@
 """Follow-ups: questionnaires with versions and responses; plans, tasks, alerts build on them."""
 
+from followups.models.alerts import (
+    UNACKNOWLEDGED,
+    Alert,
+    AlertMessage,
+    AlertMessageStatus,
+    AlertRule,
+    AlertStatus,
+    ConditionKind,
+    EscalationTarget,
+    Operator,
+    RecipientKind,
+    Severity,
+)
 from followups.models.constitution import Constitution, ConstitutionJudgement, PatientConstitution
 from followups.models.links import FollowUpLink
 from followups.models.plans import (
@@ -25,6 +38,17 @@ from followups.models.questionnaires import (
 from followups.models.research import CohortMember, ResearchCohort, ScheduleKind
 
 __all__ = [
+    "UNACKNOWLEDGED",
+    "Alert",
+    "AlertMessage",
+    "AlertMessageStatus",
+    "AlertRule",
+    "AlertStatus",
+    "ConditionKind",
+    "EscalationTarget",
+    "Operator",
+    "RecipientKind",
+    "Severity",
     "FollowUpLink",
     "Constitution",
     "ConstitutionJudgement",

@@ -1,5 +1,14 @@
 """Every write of the follow-ups app goes through a function in this package."""
 
+from followups.services.alerts import (
+    alert_acknowledge,
+    alert_message_deliver,
+    alert_messages_send_due,
+    alert_rule_delete,
+    alert_rule_save,
+    alerts_escalate,
+    alerts_evaluate,
+)
 from followups.services.builtin import builtin_questionnaires_load
 from followups.services.constitution import constitution_record
 from followups.services.imports import questionnaire_import
@@ -39,6 +48,13 @@ from followups.services.tasks import (
 )
 
 __all__ = [
+    "alert_acknowledge",
+    "alert_message_deliver",
+    "alert_messages_send_due",
+    "alert_rule_delete",
+    "alert_rule_save",
+    "alerts_escalate",
+    "alerts_evaluate",
     "builtin_questionnaires_load",
     "cohort_enrol",
     "cohort_member_withdraw",

@@ -42,7 +42,8 @@ def _version_write(questionnaire: Questionnaire, definition: dict) -> str:
 @transaction.atomic
 def builtin_questionnaires_load() -> Counter:
     """Create or bring up to date every built-in questionnaire; counts by outcome (created, updated,
-    new_version, unchanged). A built-in that staff retired stays retired."""
+    new_version, unchanged). A built-in that staff retired stays retired. The built-in alert rules on them
+    are created too, once."""
     outcomes: Counter = Counter()
     for code, definition in BUILTINS.items():
         fields = {
@@ -61,4 +62,22 @@ def builtin_questionnaires_load() -> Counter:
                 setattr(questionnaire, name, value)
             questionnaire.save(update_fields=[*fields, "updated_at"])
         outcomes[_version_write(questionnaire, definition)] += 1
+    builtin_alert_rules_load()
     return outcomes
+
+
+def builtin_alert_rules_load() -> int:
+    """Create the built-in alert rules that do not exist yet (by name); those staff changed are left alone."""
+    from followups.builtin.alert_rules import ALERT_RULES, DEFAULTS
+    from followups.models import AlertRule
+
+    created = 0
+    questionnaires = {q.code: q for q in Questionnaire.objects.filter(code__in={code for _n, code, _f in ALERT_RULES})}
+    for name, code, fields in ALERT_RULES:
+        if code not in questionnaires:
+            continue
+        _rule, made = AlertRule.objects.get_or_create(
+            name=name, defaults={**DEFAULTS, **fields, "questionnaire": questionnaires[code]}
+        )
+        created += made
+    return created

@@ -205,6 +205,7 @@ def followup_link_answer(*, link: FollowUpLink, answers: dict, complete: bool) -
             source=task.channel,
             complete=complete,
             response=link.response,
+            task=task,
         )
         now = timezone.now()
         siblings = FollowUpLink.objects.filter(task=task).filter(Q(used_at__isnull=True))

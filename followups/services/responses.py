@@ -12,8 +12,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from followups.models import QuestionnairePurpose, QuestionnaireResponse, QuestionnaireVersion, ResponseStatus
+from followups.models import (
+    FollowUpTask,
+    QuestionnairePurpose,
+    QuestionnaireResponse,
+    QuestionnaireVersion,
+    ResponseStatus,
+)
 from followups.scoring import enabled_items, option_code, relevant_answers, scores_compute, walk
+from followups.services.alerts import alerts_evaluate
 from followups.services.items import ANSWERED_TYPES, MAX_VALUE_URL, MIN_VALUE_URL, extension_value
 from hcrm.audit import audit_acting_as
 from patients.models import Patient
@@ -156,8 +163,13 @@ def response_save(
     actor=None,
     complete: bool,
     response: QuestionnaireResponse | None = None,
+    task: FollowUpTask | None = None,
 ) -> QuestionnaireResponse:
-    """Record answers (new, or continuing an unfinished response); on completion check required items and score."""
+    """Record answers (new, or continuing an unfinished response); on completion check required items, score,
+    and raise the alerts the answers call for (in the same transaction: a completed response has its alerts).
+
+    `task` is the follow-up the answers are for, when there is one: its department and doctor decide who
+    hears of an alert."""
     if source not in SOURCES:
         raise ValidationError({"source": _("Unknown source %(source)s.") % {"source": source}})
     if response is not None and response.status == ResponseStatus.COMPLETED:
@@ -182,4 +194,6 @@ def response_save(
 
             # The assessment is kept on the patient (primary and secondary constitution, in the timeline).
             constitution_record(response=response)
+        if complete:
+            alerts_evaluate(response=response, task=task)
     return response

@@ -58,7 +58,13 @@ def _record_call(task: FollowUpTask, *, user, outcome: str, notes: str, answers:
         task = task_record_attempt(task=task, outcome=outcome, notes=notes, actor=user)
         if outcome == ContactOutcome.REACHED:
             response = response_save(
-                version=version, patient=task.patient, answers=answers, source="phone", actor=user, complete=True
+                version=version,
+                patient=task.patient,
+                answers=answers,
+                source="phone",
+                actor=user,
+                complete=True,
+                task=task,
             )
             task = task_complete(task=task, response=response, actor=user)
     return task

@@ -70,14 +70,19 @@ class PlanForm(forms.ModelForm):
         pass
 
 
-def _save(request: HttpRequest, form: PlanForm, plan: FollowUpPlan | None) -> FollowUpPlan | None:
-    data = {name: form.cleaned_data[name] for name in PLAN_FIELDS if name in form.cleaned_data}
+def form_saved(form: forms.ModelForm, fields, save):
+    """Pass the form's `fields` to the service `save(data)`; what it refuses becomes the form's errors (None)."""
+    data = {name: form.cleaned_data[name] for name in fields if name in form.cleaned_data}
     try:
-        return plan_save(actor=request.user, data=data, plan=plan)
+        return save(data)
     except ValidationError as error:
         for field, errors in error.message_dict.items():
             form.add_error(field if field in form.fields else None, errors)
         return None
+
+
+def _save(request: HttpRequest, form: PlanForm, plan: FollowUpPlan | None) -> FollowUpPlan | None:
+    return form_saved(form, PLAN_FIELDS, lambda data: plan_save(actor=request.user, data=data, plan=plan))
 
 
 @login_required

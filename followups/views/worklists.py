@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from followups.models import CloseReason, FollowUpChannel
 from followups.selectors import (
     Bucket,
+    alerts_waiting_count,
     lead_department_ids,
     lead_departments,
     tasks_visible_to,
@@ -69,6 +70,9 @@ def _worklist(request: HttpRequest, tasks, *, title: str, department=None, depar
         "departments": departments,
         "can_reassign": department is not None and request.user.has_perm("followups.change_followuptask"),
         "can_claim": request.user.has_perm("followups.claim_followuptask"),
+        "alerts_waiting": (
+            alerts_waiting_count(request.user) if request.user.has_perm("followups.view_alert") else None
+        ),
     }
     return render(request, "followups/worklists/list.html", context)
 

@@ -109,8 +109,9 @@ def test_the_worklist_query_count_does_not_grow_with_rows(
     client = _signed_in(client, staff["nurse"])
     ContentType.objects.get_for_model(AuditEntry)  # cached per process; the first page of a run would load it
 
-    # The session (unless Redis holds it), user, permissions (2), roles, departments; counts, rows, audit entry.
-    with django_assert_num_queries(8 + SESSION_QUERIES):
+    # The session (unless Redis holds it), user, permissions (2), roles, departments; alerts waiting, counts,
+    # rows, audit entry.
+    with django_assert_num_queries(9 + SESSION_QUERIES):
         response = client.get("/followups/")
 
     assert len(response.context["tasks"]) == rows
@@ -234,8 +235,8 @@ def test_the_department_worklist_query_count_does_not_grow_with_rows(
     client = _signed_in(client, staff["department_head"])
     ContentType.objects.get_for_model(AuditEntry)
 
-    # As my worklist, and the departments the head leads.
-    with django_assert_num_queries(9 + SESSION_QUERIES):
+    # As my worklist (alerts waiting included), and the departments the head leads.
+    with django_assert_num_queries(10 + SESSION_QUERIES):
         response = client.get("/followups/department/")
 
     assert len(response.context["tasks"]) == rows
