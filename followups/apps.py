@@ -15,6 +15,6 @@ class FollowupsConfig(AppConfig):
         audit_register(models.Questionnaire, m2m_fields=("departments",))
         for model in (models.QuestionnaireVersion, models.QuestionnaireResponse, models.PatientConstitution):
             audit_register(model)
-        for model in (models.FollowUpPlan, models.FollowUpTask):
+        for model in (models.FollowUpPlan, models.FollowUpTask, models.LetterBatch, models.LetterPrint):
             audit_register(model)
         clinical_records_listen(tasks_for_records)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from followups.models import (
@@ -13,9 +13,12 @@ from followups.models import (
     FollowUpChannel,
     FollowUpPlan,
     FollowUpTask,
+    LetterBatch,
+    LetterPrint,
     PatientConstitution,
     Questionnaire,
     QuestionnaireResponse,
+    TaskStatus,
 )
 from followups.services.plans import day_start
 from hcrm.models import Department
@@ -211,3 +214,31 @@ def task_initial_answers(task: FollowUpTask) -> dict:
                 if value
             }
     return {}
+
+
+# --- Letters -------------------------------------------------------------------------------------
+
+
+def letter_tasks_to_print(tasks: QuerySet[FollowUpTask], when: Window) -> QuerySet[FollowUpTask]:
+    """Letter tasks of a worklist due by the end of today whose letter has not gone out (or is to go again)."""
+    return tasks.filter(
+        channel=FollowUpChannel.LETTER,
+        status__in=(TaskStatus.PENDING, TaskStatus.UNREACHED),
+        claimed_by__isnull=True,
+        due_at__lt=when.end,
+    ).order_by("due_at", "id")
+
+
+def letters_posted(tasks: list[FollowUpTask]) -> dict[int, dt.datetime]:
+    """When each task's letter was last printed, for the worklist's rows."""
+    posted = (
+        LetterPrint.objects.filter(task_id__in=[task.pk for task in tasks])
+        .values("task_id")
+        .annotate(last=Max("batch__created_at"))
+    )
+    return {row["task_id"]: row["last"] for row in posted}
+
+
+def letter_batches_of(user, *, limit: int = 10) -> QuerySet[LetterBatch]:
+    """The latest batches `user` printed, to print one again."""
+    return LetterBatch.objects.filter(printed_by=user).order_by("-created_at", "-id")[:limit]

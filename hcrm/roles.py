@@ -201,7 +201,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 #   from a patient's page (`add_followuptask`): doctors, nurses, agents, department heads, administrators;
 # - a department's worklist and reassigning its tasks (`view_department_followuptask`,
 #   `change_followuptask`): department heads for their departments, administrators;
-# - writing plans (`add_followupplan`, `change_followupplan`): department heads, administrators.
+# - writing plans (`add_followupplan`, `change_followupplan`): department heads, administrators;
+# - printing follow-up letters (`print_followup_letters`: each letter carries the patient's full postal
+#   address, an audited export): nurses, agents, department heads, administrators; doctors do not post.
 _FOLLOWUP_WORK = [
     "followups.view_followupplan",
     "followups.view_followuptask",
@@ -214,12 +216,13 @@ _FOLLOWUP_LEAD = [
     "followups.add_followupplan",
     "followups.change_followupplan",
 ]
+_FOLLOWUP_LETTERS = ["followups.print_followup_letters"]
 for _role, _permissions in {
     Role.DOCTOR: _FOLLOWUP_WORK,
-    Role.NURSE: _FOLLOWUP_WORK,
-    Role.AGENT: _FOLLOWUP_WORK,
-    Role.DEPARTMENT_HEAD: _FOLLOWUP_WORK + _FOLLOWUP_LEAD,
-    Role.ADMINISTRATOR: _FOLLOWUP_WORK + _FOLLOWUP_LEAD,
+    Role.NURSE: _FOLLOWUP_WORK + _FOLLOWUP_LETTERS,
+    Role.AGENT: _FOLLOWUP_WORK + _FOLLOWUP_LETTERS,
+    Role.DEPARTMENT_HEAD: _FOLLOWUP_WORK + _FOLLOWUP_LEAD + _FOLLOWUP_LETTERS,
+    Role.ADMINISTRATOR: _FOLLOWUP_WORK + _FOLLOWUP_LEAD + _FOLLOWUP_LETTERS,
 }.items():
     ROLE_PERMISSIONS[_role] = ROLE_PERMISSIONS[_role] + _permissions
 

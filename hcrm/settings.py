@@ -365,6 +365,8 @@ LOGGING = {
 # --- Hospital -------------------------------------------------------------------------
 HOSPITAL_NAME = env.str("HOSPITAL_NAME", default="HCRM 中医医院")
 HOSPITAL_PHONE = env.str("HOSPITAL_PHONE", default="")
+# The hospital's postal address: the return address of follow-up letters.
+HOSPITAL_ADDRESS = env.str("HOSPITAL_ADDRESS", default="")
 # Where patients reach the portal: links in messages (waitlist offers, rebooking) start with it.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # Weeks of clinic sessions kept generated ahead of today from the weekly templates.
@@ -380,3 +382,8 @@ SILENCED_SYSTEM_CHECKS = [
 # Follow-up links sent by SMS or email: days a link works, and days before an unanswered one is reminded (once).
 FOLLOWUP_LINK_DAYS = env.int("FOLLOWUP_LINK_DAYS", default=7, minimum=1)
 FOLLOWUP_REMINDER_DAYS = env.int("FOLLOWUP_REMINDER_DAYS", default=3, minimum=1)
+# Follow-up letters: days the link printed on a letter works (post is slower than SMS), and the TrueType
+# font (a .ttf, or a .ttc whose first face is used) embedded for Chinese; without the file, the PDF reader's
+# own STSong-Light is used.
+FOLLOWUP_LETTER_LINK_DAYS = env.int("FOLLOWUP_LETTER_LINK_DAYS", default=30, minimum=1)
+LETTER_FONT_PATH = env.str("LETTER_FONT_PATH", default="/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")

@@ -1,6 +1,7 @@
 """Follow-ups: questionnaires with versions and responses; plans, tasks, alerts build on them."""
 
 from followups.models.constitution import Constitution, ConstitutionJudgement, PatientConstitution
+from followups.models.letters import LetterBatch, LetterPrint
 from followups.models.links import FollowUpLink
 from followups.models.plans import (
     OPEN_STATUSES,
@@ -25,6 +26,8 @@ from followups.models.questionnaires import (
 
 __all__ = [
     "FollowUpLink",
+    "LetterBatch",
+    "LetterPrint",
     "Constitution",
     "ConstitutionJudgement",
     "PatientConstitution",
