@@ -22,7 +22,6 @@ from django.utils.translation import gettext as _
 from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
@@ -344,7 +343,6 @@ class _Styles:
             "heading", parent=base, fontSize=11.5, leading=16, spaceBefore=8, spaceAfter=2, textColor="#8a1c1c"
         )
         self.option = ParagraphStyle("option", parent=base, fontSize=9.5, leading=12)
-        self.right = ParagraphStyle("right", parent=self.small, alignment=TA_RIGHT)
 
 
 def _text(value: str) -> str:

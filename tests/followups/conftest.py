@@ -1,3 +1,20 @@
-"""Follow-up test fixtures: the FHIR clients of the facade's tests."""
+"""Follow-up test fixtures: the FHIR clients of the facade's tests, and the sample questionnaire."""
 
+import pytest
+
+from followups.services import questionnaire_save, questionnaire_version_save
+from tests.followups import samples
 from tests.integrations.fhir.conftest import emr, fhir, reader  # noqa: F401  (fixtures)
+
+
+@pytest.fixture
+def questionnaire(db):
+    """The sample questionnaire (every item type, branching, a score), active, as the tasks ask it."""
+    questionnaire = questionnaire_save(
+        actor=None, data={"code": "post-discharge", "title": "出院随访", "purpose": "clinical", "status": "active"}
+    )
+    questionnaire_version_save(
+        actor=None, questionnaire=questionnaire, items=samples.items(), scoring=samples.scoring()
+    )
+    questionnaire.refresh_from_db()
+    return questionnaire

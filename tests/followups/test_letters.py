@@ -19,15 +19,12 @@ from followups.models import FollowUpLink, FollowUpTask, LetterBatch, LetterPrin
 from followups.services import (
     letters_print,
     letters_reprint,
-    questionnaire_save,
-    questionnaire_version_save,
     task_record_attempt,
 )
 from followups.services.letters import letter_content, letter_reference
 from hcrm.models import AuditEntry
 from patients.models import ContactEntry
 from tests.factories import PatientFactory
-from tests.followups import samples
 from tests.followups.factories import task
 
 pytestmark = pytest.mark.django_db
@@ -35,19 +32,6 @@ pytestmark = pytest.mark.django_db
 WQY = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 PRINT_URL = "/followups/letters/print/"
 TODAY = dt.date(2026, 1, 5)
-
-
-@pytest.fixture
-def questionnaire(internal_medicine):
-    questionnaire = questionnaire_save(
-        actor=None,
-        data={"code": "post-discharge", "title": "出院随访", "purpose": "clinical", "status": "active"},
-    )
-    questionnaire_version_save(
-        actor=None, questionnaire=questionnaire, items=samples.items(), scoring=samples.scoring()
-    )
-    questionnaire.refresh_from_db()
-    return questionnaire
 
 
 @pytest.fixture
