@@ -70,8 +70,9 @@ def _pdf(content: bytes, name: str) -> HttpResponse:
     return response
 
 
-def _refused(request: HttpRequest, errors: dict[str, list[str]]) -> HttpResponse:
-    return render(request, "followups/letters/refused.html", {"errors": errors, "back": back_url(request)}, status=400)
+def _refused(request: HttpRequest, errors: dict[str, list[str]], *, title: str = "") -> HttpResponse:
+    context = {"errors": errors, "back": back_url(request), "title": title or _("No letters printed")}
+    return render(request, "followups/letters/refused.html", context, status=400)
 
 
 @login_required
@@ -145,7 +146,7 @@ def returned(request: HttpRequest) -> HttpResponse:
     """Open the answer entry for the letter whose reference is typed in (or read by a barcode scanner)."""
     form = ReferenceForm(request.GET)
     if not form.is_valid():
-        return _refused(request, form.errors)
+        return _refused(request, form.errors, title=_("No letter with this reference"))
     prefix = form.cleaned_data["reference"].strip().lower()
     # The reference is the start of the task's UUID: a range on the unique index, on every database.
     low = uuid.UUID(prefix.ljust(32, "0"))

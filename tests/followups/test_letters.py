@@ -11,7 +11,9 @@ import subprocess
 import uuid
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from followups.letter_pdf import FALLBACK_FONT, letter_font
@@ -309,6 +311,22 @@ def test_the_letter_tab_offers_printing_and_per_task_letters(staff, letter_task)
     assert 'name="all_due"' in page
     assert f'value="{letter_task.uuid}"' in page
     assert "Letter (PDF)" in page
+
+
+def test_the_letter_tab_takes_as_many_queries_for_many_letters_as_for_one(staff, internal_medicine, questionnaire):
+    client = signed_in(staff["nurse"])
+    first = letter_tasks(1, internal_medicine, questionnaire)
+    letters_print(actor=staff["nurse"], tasks=first)
+    client.get("/followups/?when=today&channel=letter")  # the first request fills per-process caches
+    with CaptureQueriesContext(connection) as one:
+        client.get("/followups/?when=today&channel=letter")
+    letters_print(actor=staff["nurse"], tasks=letter_tasks(3, internal_medicine, questionnaire))
+
+    with CaptureQueriesContext(connection) as many:
+        response = client.get("/followups/?when=today&channel=letter")
+
+    assert response.content.decode().count("data-letter-posted") == 4
+    assert len(many) == len(one)
 
 
 def test_the_print_view_returns_the_pdf_as_a_download(staff, letter_task):
