@@ -21,6 +21,8 @@ class FollowupsConfig(AppConfig):
             models.CohortMember,
             models.AlertRule,
             models.Alert,
+            models.LetterBatch,
+            models.LetterPrint,
         ):
             audit_register(model)
         audit_register(models.ResearchCohort, exclude=("pseudonym_salt",))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from followups.models import (
@@ -17,6 +17,8 @@ from followups.models import (
     FollowUpChannel,
     FollowUpPlan,
     FollowUpTask,
+    LetterBatch,
+    LetterPrint,
     PatientConstitution,
     Questionnaire,
     QuestionnaireResponse,
@@ -358,3 +360,31 @@ def alert_rules_visible_to(user) -> QuerySet[AlertRule]:
 def alert_rule_editable(user, rule: AlertRule) -> bool:
     """Department heads change the rules of their departments; administrators every rule."""
     return _department_editable(user, rule.department_id, "followups.change_alertrule")
+
+
+# --- Letters -------------------------------------------------------------------------------------
+
+
+def letter_tasks_to_print(tasks: QuerySet[FollowUpTask], when: Window) -> QuerySet[FollowUpTask]:
+    """Letter tasks of a worklist due by the end of today whose letter has not gone out (or is to go again)."""
+    return tasks.filter(
+        channel=FollowUpChannel.LETTER,
+        status__in=(TaskStatus.PENDING, TaskStatus.UNREACHED),
+        claimed_by__isnull=True,
+        due_at__lt=when.end,
+    ).order_by("due_at", "id")
+
+
+def letters_posted(tasks: list[FollowUpTask]) -> dict[int, dt.datetime]:
+    """When each task's letter was last printed, for the worklist's rows."""
+    posted = (
+        LetterPrint.objects.filter(task_id__in=[task.pk for task in tasks])
+        .values("task_id")
+        .annotate(last=Max("batch__created_at"))
+    )
+    return {row["task_id"]: row["last"] for row in posted}
+
+
+def letter_batches_of(user, *, limit: int = 10) -> QuerySet[LetterBatch]:
+    """The latest batches `user` printed, to print one again."""
+    return LetterBatch.objects.filter(printed_by=user).order_by("-created_at", "-id")[:limit]

@@ -201,7 +201,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 #   from a patient's page (`add_followuptask`): doctors, nurses, agents, department heads, administrators;
 # - a department's worklist and reassigning its tasks (`view_department_followuptask`,
 #   `change_followuptask`): department heads for their departments, administrators;
-# - writing plans (`add_followupplan`, `change_followupplan`): department heads, administrators.
+# - writing plans (`add_followupplan`, `change_followupplan`): department heads, administrators;
+# - printing follow-up letters (`print_followup_letters`: each letter carries the patient's full postal
+#   address, an audited export): nurses, agents, department heads, administrators; doctors do not post.
 _FOLLOWUP_WORK = [
     "followups.view_followupplan",
     "followups.view_followuptask",
@@ -214,6 +216,7 @@ _FOLLOWUP_LEAD = [
     "followups.add_followupplan",
     "followups.change_followupplan",
 ]
+_FOLLOWUP_LETTERS = ["followups.print_followup_letters"]
 # Alerts on answers. Scoping is the followups selectors' (`alerts_visible_to`):
 # - seeing and acknowledging alerts (`view_alert`, `acknowledge_alert`): doctors and nurses their own (named,
 #   or to their role in their departments, escalations included), department heads those of their departments
@@ -226,10 +229,10 @@ _ALERTS_LEAD = [
 ]
 for _role, _permissions in {
     Role.DOCTOR: _FOLLOWUP_WORK + _ALERTS_OWN,
-    Role.NURSE: _FOLLOWUP_WORK + _ALERTS_OWN,
-    Role.AGENT: _FOLLOWUP_WORK,
-    Role.DEPARTMENT_HEAD: _FOLLOWUP_WORK + _FOLLOWUP_LEAD + _ALERTS_OWN + _ALERTS_LEAD,
-    Role.ADMINISTRATOR: _FOLLOWUP_WORK + _FOLLOWUP_LEAD + _ALERTS_OWN + _ALERTS_LEAD,
+    Role.NURSE: _FOLLOWUP_WORK + _FOLLOWUP_LETTERS + _ALERTS_OWN,
+    Role.AGENT: _FOLLOWUP_WORK + _FOLLOWUP_LETTERS,
+    Role.DEPARTMENT_HEAD: _FOLLOWUP_WORK + _FOLLOWUP_LEAD + _FOLLOWUP_LETTERS + _ALERTS_OWN + _ALERTS_LEAD,
+    Role.ADMINISTRATOR: _FOLLOWUP_WORK + _FOLLOWUP_LEAD + _FOLLOWUP_LETTERS + _ALERTS_OWN + _ALERTS_LEAD,
 }.items():
     ROLE_PERMISSIONS[_role] = ROLE_PERMISSIONS[_role] + _permissions
 

@@ -372,6 +372,8 @@ LOGGING = {
 # --- Hospital -------------------------------------------------------------------------
 HOSPITAL_NAME = env.str("HOSPITAL_NAME", default="HCRM 中医医院")
 HOSPITAL_PHONE = env.str("HOSPITAL_PHONE", default="")
+# The hospital's postal address: the return address of follow-up letters.
+HOSPITAL_ADDRESS = env.str("HOSPITAL_ADDRESS", default="")
 # Where patients reach the portal: links in messages (waitlist offers, rebooking) start with it.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # Weeks of clinic sessions kept generated ahead of today from the weekly templates.
@@ -389,3 +391,8 @@ FOLLOWUP_LINK_DAYS = env.int("FOLLOWUP_LINK_DAYS", default=7, minimum=1)
 FOLLOWUP_REMINDER_DAYS = env.int("FOLLOWUP_REMINDER_DAYS", default=3, minimum=1)
 # Follow-up alerts: minutes an alert may stay unacknowledged before it is escalated, for rules that do not say.
 ALERT_ESCALATE_AFTER_MINUTES = env.int("ALERT_ESCALATE_AFTER_MINUTES", default=120, minimum=1)
+# Follow-up letters: days the link printed on a letter works (post is slower than SMS), and the TrueType
+# font (a .ttf, or a .ttc whose first face is used) embedded for Chinese; without the file, the PDF reader's
+# own STSong-Light is used.
+FOLLOWUP_LETTER_LINK_DAYS = env.int("FOLLOWUP_LETTER_LINK_DAYS", default=30, minimum=1)
+LETTER_FONT_PATH = env.str("LETTER_FONT_PATH", default="/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")

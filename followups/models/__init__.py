@@ -14,6 +14,7 @@ from followups.models.alerts import (
     Severity,
 )
 from followups.models.constitution import Constitution, ConstitutionJudgement, PatientConstitution
+from followups.models.letters import LetterBatch, LetterPrint
 from followups.models.links import FollowUpLink
 from followups.models.plans import (
     OPEN_STATUSES,
@@ -50,6 +51,8 @@ __all__ = [
     "RecipientKind",
     "Severity",
     "FollowUpLink",
+    "LetterBatch",
+    "LetterPrint",
     "Constitution",
     "ConstitutionJudgement",
     "PatientConstitution",

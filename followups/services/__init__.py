@@ -13,6 +13,7 @@ from followups.services.builtin import builtin_questionnaires_load
 from followups.services.constitution import constitution_record
 from followups.services.imports import questionnaire_import
 from followups.services.items import items_check
+from followups.services.letters import letter_answers_record, letters_print, letters_reprint
 from followups.services.links import (
     followup_link_answer,
     followup_link_open,
@@ -69,6 +70,9 @@ __all__ = [
     "followup_links_send_due",
     "followup_schedule_one_off",
     "followups_sweep",
+    "letter_answers_record",
+    "letters_print",
+    "letters_reprint",
     "plan_save",
     "task_claim",
     "task_close",

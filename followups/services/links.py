@@ -65,13 +65,16 @@ def token_signed(token: str) -> bool:
     return bool(nonce) and constant_time_compare(signature, _signature(nonce))
 
 
-def _new_link(task: FollowUpTask, *, attempt: int, response=None) -> tuple[FollowUpLink, str]:
+def link_create(
+    task: FollowUpTask, *, attempt: int, response=None, days: int | None = None
+) -> tuple[FollowUpLink, str]:
+    """A new link to `task`'s questionnaire and its URL (the only place the token is ever seen)."""
     token = token_new()
     link = FollowUpLink.objects.create(
         task=task,
         token_hash=token_hash(token),
         attempt=attempt,
-        expires_at=timezone.now() + dt.timedelta(days=settings.FOLLOWUP_LINK_DAYS),
+        expires_at=timezone.now() + dt.timedelta(days=days or settings.FOLLOWUP_LINK_DAYS),
         response=response,
     )
     return link, settings.PUBLIC_BASE_URL + reverse("followup-link:form", args=[token])
@@ -86,7 +89,7 @@ def followup_link_send(*, task: FollowUpTask) -> FollowUpLink:
         if not task.is_open:
             raise ValidationError({"status": _("This task is already finished.")})
         attempt = task.attempts + 1
-        link, url = _new_link(task, attempt=attempt)
+        link, url = link_create(task, attempt=attempt)
         message_send(
             patient=task.patient,
             channel=task.channel,
@@ -144,6 +147,8 @@ def followup_link_reminders_send(*, now: dt.datetime | None = None) -> int:
         created_at__lte=before,
         expires_at__gt=now,
         task__status=TaskStatus.IN_PROGRESS,
+        # Links printed on letters are not reminded by message: the patient chose the post.
+        task__channel__in=LINK_CHANNELS,
     ).order_by("pk")
     reminded = 0
     for pk in waiting.values_list("pk", flat=True)[:SEND_BATCH]:
@@ -152,7 +157,7 @@ def followup_link_reminders_send(*, now: dt.datetime | None = None) -> int:
                 continue
             link = FollowUpLink.objects.select_related("task__patient").get(pk=pk)
             # The first link keeps working; the reminder carries its own, as only hashes are kept.
-            reminder, url = _new_link(link.task, attempt=link.attempt, response=link.response)
+            reminder, url = link_create(link.task, attempt=link.attempt, response=link.response)
             reminder.reminder_sent_at = now
             reminder.save(update_fields=["reminder_sent_at"])
             message_send(

@@ -29,6 +29,8 @@ from patients.services.contacts import contact_record
 
 # Outcomes of an attempt to reach the patient, as the phone screen offers them.
 REACHED = ContactOutcome.REACHED
+# A letter posted: like reaching the patient, the task then waits for the answers.
+SENT = ContactOutcome.SENT
 RETRY_OUTCOMES = (ContactOutcome.NO_ANSWER, ContactOutcome.BUSY, ContactOutcome.LEFT_MESSAGE)
 DECEASED_OUTCOME = "deceased"
 CLOSING_OUTCOMES = {
@@ -36,7 +38,7 @@ CLOSING_OUTCOMES = {
     ContactOutcome.REFUSED: CloseReason.REFUSED,
     DECEASED_OUTCOME: CloseReason.DECEASED,
 }
-ATTEMPT_OUTCOMES = (REACHED, *RETRY_OUTCOMES, *CLOSING_OUTCOMES)
+ATTEMPT_OUTCOMES = (REACHED, SENT, *RETRY_OUTCOMES, *CLOSING_OUTCOMES)
 
 # A task may be claimed while it waits for someone, including a retry whose time has come.
 _CLAIMABLE = (TaskStatus.PENDING, TaskStatus.UNREACHED)
@@ -210,6 +212,8 @@ def task_record_attempt(*, task: FollowUpTask, outcome: str, notes: str = "", ac
     """Record one attempt to reach the patient: retry later, close, or leave for the response to complete."""
     if outcome not in ATTEMPT_OUTCOMES:
         raise ValidationError({"outcome": _("Choose the outcome of the call.")})
+    if outcome == SENT and task.channel != FollowUpChannel.LETTER:
+        raise ValidationError({"outcome": _("Only a letter follow-up is sent by post.")})
     if not task.is_open:
         raise ValidationError({"outcome": _("This task is already finished.")})
     now = timezone.now()
@@ -225,7 +229,7 @@ def task_record_attempt(*, task: FollowUpTask, outcome: str, notes: str = "", ac
             outcome=ContactOutcome.OTHER if outcome == DECEASED_OUTCOME else outcome,
             summary=notes.strip(),
         )
-        if outcome == REACHED:
+        if outcome in (REACHED, SENT):
             # Completing is the response's business: the task stays with whoever reached the patient.
             task.status = TaskStatus.IN_PROGRESS
             task.next_attempt_at = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,10 +14,18 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from followups.forms import answers_from_post, form_rows, item_text
-from followups.models import CloseReason, FollowUpTask
+from followups.models import CloseReason, FollowUpChannel, FollowUpTask
 from followups.scoring import walk
 from followups.selectors import task_initial_answers, tasks_visible_to
-from followups.services import response_save, task_claim, task_complete, task_precheck, task_record_attempt
+from followups.services import (
+    letter_answers_record,
+    response_save,
+    task_claim,
+    task_complete,
+    task_precheck,
+    task_record_attempt,
+)
+from followups.services.letters import letter_reference
 from followups.services.tasks import DECEASED_OUTCOME
 from hcrm.audit import Event, audit_read
 from patients.models import ContactOutcome
@@ -41,6 +49,12 @@ class CallForm(forms.Form):
     notes = forms.CharField(
         label=gettext_lazy("Notes"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
     )
+
+
+class LetterForm(forms.Form):
+    """A letter that came back needs no outcome: the answers are on the paper."""
+
+    notes = CallForm.base_fields["notes"]
 
 
 class CallRefused(Exception):
@@ -81,7 +95,10 @@ def _item_errors(version, error: ValidationError) -> tuple[dict, list[str]]:
 @login_required
 @permission_required(["followups.view_followuptask", "followups.claim_followuptask"], raise_exception=True)
 def call(request: HttpRequest, uuid) -> HttpResponse:
-    """Show the call screen; a POST records the call's outcome (and on reaching the patient, the answers)."""
+    """Show the call screen; a POST records the call's outcome (and on reaching the patient, the answers).
+
+    For a letter follow-up it is where the answers of the returned letter are typed in.
+    """
     task = get_object_or_404(
         tasks_visible_to(request.user).select_related(
             "patient", "questionnaire__current_version", "plan", "department", "assignee", "claimed_by"
@@ -91,7 +108,8 @@ def call(request: HttpRequest, uuid) -> HttpResponse:
     patient = task.patient
     version = task.questionnaire.current_version
     audit_read(event=Event.VIEW, instance=patient, details={"part": "phone follow-up", "task": str(task.uuid)})
-    form = CallForm(request.POST or None)
+    by_letter = task.channel == FollowUpChannel.LETTER
+    form = (LetterForm if by_letter else CallForm)(request.POST or None)
     answers = task_initial_answers(task)
     errors: dict = {}
     status = 200
@@ -104,12 +122,20 @@ def call(request: HttpRequest, uuid) -> HttpResponse:
         status = 409
     elif request.method == "POST" and form.is_valid() and version is not None:
         answers = answers_from_post(version.items, request.POST)
-        outcome = form.cleaned_data["outcome"]
         try:
-            task = _record_call(
-                task, user=request.user, outcome=outcome, notes=form.cleaned_data["notes"], answers=answers
-            )
-        except CallRefused:
+            if by_letter:
+                task = letter_answers_record(
+                    task=task, answers=answers, notes=form.cleaned_data["notes"], actor=request.user
+                )
+            else:
+                task = _record_call(
+                    task,
+                    user=request.user,
+                    outcome=form.cleaned_data["outcome"],
+                    notes=form.cleaned_data["notes"],
+                    answers=answers,
+                )
+        except (CallRefused, PermissionDenied):
             messages.error(request, _("Someone else is working on this task; nothing was recorded."))
             status = 409
         except ValidationError as error:
@@ -118,9 +144,12 @@ def call(request: HttpRequest, uuid) -> HttpResponse:
                 messages.error(request, message)
             status = 400
         else:
-            messages.success(
-                request, _("The call has been recorded: %(status)s.") % {"status": task.get_status_display()}
+            done = (
+                _("The answers have been recorded: %(status)s.")
+                if by_letter
+                else _("The call has been recorded: %(status)s.")
             )
+            messages.success(request, done % {"status": task.get_status_display()})
             return redirect(reverse("followups:worklist"))
     elif request.method == "POST":
         status = 400
@@ -132,6 +161,8 @@ def call(request: HttpRequest, uuid) -> HttpResponse:
         "rows": form_rows(version.items, answers, errors) if version is not None else [],
         "closed_reason": CloseReason(task.closed_reason).label if task.closed_reason else "",
         "just_closed": bool(closed_reason),
+        "by_letter": by_letter,
+        "reference": letter_reference(task) if by_letter else "",
     }
     return render(request, "followups/worklists/call.html", context, status=status)
 

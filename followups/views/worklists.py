@@ -20,6 +20,8 @@ from followups.selectors import (
     alerts_waiting_count,
     lead_department_ids,
     lead_departments,
+    letter_batches_of,
+    letters_posted,
     tasks_visible_to,
     window,
     worklist_counts,
@@ -74,7 +76,21 @@ def _worklist(request: HttpRequest, tasks, *, title: str, department=None, depar
             alerts_waiting_count(request.user) if request.user.has_perm("followups.view_alert") else None
         ),
     }
+    if channel == FollowUpChannel.LETTER:
+        context |= _letter_context(request, rows)
     return render(request, "followups/worklists/list.html", context)
+
+
+def _letter_context(request: HttpRequest, rows: list) -> dict:
+    """The letter tab's extras: when each letter went out, printing, and the latest batches to print again."""
+    can_print = request.user.has_perm("followups.print_followup_letters")
+    posted = letters_posted(rows)
+    for task in rows:
+        task.letter_posted_at = posted.get(task.pk)
+    return {
+        "can_print_letters": can_print,
+        "letter_batches": list(letter_batches_of(request.user)) if can_print else [],
+    }
 
 
 @login_required
@@ -107,7 +123,7 @@ def department_worklist(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _back(request: HttpRequest) -> str:
+def back_url(request: HttpRequest) -> str:
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return target
@@ -122,7 +138,7 @@ def claim(request: HttpRequest, uuid) -> HttpResponse:
     task = get_object_or_404(tasks_visible_to(request.user).select_related("patient", "plan"), uuid=uuid)
     if not task_claim(task=task, actor=request.user):
         messages.error(request, _("Someone else has taken this task, or it is not waiting any more."))
-        return redirect(_back(request))
+        return redirect(back_url(request))
     # Re-checked as work starts: nobody phones a patient who died, is back in hospital or said no.
     reason = task_precheck(task=task)
     if reason:
@@ -132,7 +148,7 @@ def claim(request: HttpRequest, uuid) -> HttpResponse:
         )
     else:
         messages.success(request, _("The task is yours."))
-    return redirect(_back(request))
+    return redirect(back_url(request))
 
 
 class ReassignForm(forms.Form):

@@ -15,13 +15,10 @@ from followups.services import (
     followup_link_reminders_send,
     followup_link_send,
     followup_links_send_due,
-    questionnaire_save,
-    questionnaire_version_save,
 )
 from followups.services.links import LinkGone, followup_link_open, token_hash, token_new, token_signed
 from patients.models import OutboundMessage
 from tests.factories import ConsentFactory
-from tests.followups import samples
 from tests.followups.factories import task
 
 pytestmark = pytest.mark.django_db
@@ -33,18 +30,6 @@ COMPLETE = {"q-pain": "true", "q-pain_level": "3", "q-sleep": "good"}
 def templates(db):
     importlib.import_module("patients.migrations.0003_default_message_templates").add_templates(apps, None)
     importlib.import_module("followups.migrations.0005_followup_message_templates").add_templates(apps, None)
-
-
-@pytest.fixture
-def questionnaire():
-    questionnaire = questionnaire_save(
-        actor=None, data={"code": "post-discharge", "title": "出院随访", "purpose": "clinical", "status": "active"}
-    )
-    questionnaire_version_save(
-        actor=None, questionnaire=questionnaire, items=samples.items(), scoring=samples.scoring()
-    )
-    questionnaire.refresh_from_db()
-    return questionnaire
 
 
 @pytest.fixture

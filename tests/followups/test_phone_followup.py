@@ -9,29 +9,14 @@ from django.test import Client
 from django.utils import timezone
 
 from followups.models import FollowUpTask, QuestionnaireResponse
-from followups.services import questionnaire_save, questionnaire_version_save
 from hcrm.models import AuditEntry
 from patients.models import ContactEntry
 from tests.factories import PatientFactory
-from tests.followups import samples
 from tests.followups.factories import task
 
 pytestmark = pytest.mark.django_db
 
 COMPLETE = {"q-pain": "true", "q-pain_level": "8", "q-sleep": "poor", "q-notes": "夜间痛醒"}
-
-
-@pytest.fixture
-def questionnaire(internal_medicine):
-    questionnaire = questionnaire_save(
-        actor=None,
-        data={"code": "post-discharge", "title": "出院随访", "purpose": "clinical", "status": "active"},
-    )
-    questionnaire_version_save(
-        actor=None, questionnaire=questionnaire, items=samples.items(), scoring=samples.scoring()
-    )
-    questionnaire.refresh_from_db()
-    return questionnaire
 
 
 @pytest.fixture
