@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
-from openpyxl import Workbook
 
 from hcrm.audit import Event, audit_read
+from hcrm.exports import file_response, table_file
 from patients.models import Patient
 from patients.selectors import patient_view
 from patients.validators import format_phone
@@ -42,28 +39,7 @@ def _rows(patients: QuerySet[Patient], user):
 def patients_export(patients: QuerySet[Patient], user, *, file_format: str) -> tuple[bytes, str, int]:
     """Returns (content, content type, row count)."""
     header = [str(label()) for _field, label in COLUMNS]
-    count = 0
-    if file_format == "xlsx":
-        workbook = Workbook(write_only=True)
-        sheet = workbook.create_sheet(_("Patients"))
-        sheet.append(header)
-        for row in _rows(patients, user):
-            sheet.append(row)
-            count += 1
-        buffer = io.BytesIO()
-        workbook.save(buffer)
-        return buffer.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", count
-    text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerow(header)
-    for row in _rows(patients, user):
-        writer.writerow(row)
-        count += 1
-    # A byte-order mark so spreadsheet programs open the Chinese text as UTF-8.
-    return ("\ufeff" + text.getvalue()).encode("utf-8"), "text/csv; charset=utf-8", count
-
-
-EXPORT_FORMATS = ("csv", "xlsx")
+    return table_file(header, _rows(patients, user), file_format=file_format, title=_("Patients"))
 
 
 def export_response(
@@ -72,6 +48,4 @@ def export_response(
     """The masked file as a download, with its audit entry: every export of patients goes through here."""
     content, content_type, count = patients_export(patients, user, file_format=file_format)
     audit_read(event=Event.EXPORT, instance=instance, details={**details, "format": file_format, "rows": count})
-    response = HttpResponse(content, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{filename}.{file_format}"'
-    return response
+    return file_response(content, content_type, f"{filename}.{file_format}")
