@@ -226,8 +226,8 @@ class SatisfactionFigures:
     by_department: dict[int | None, Satisfaction] = field(default_factory=dict)
     by_doctor: dict[int | None, Satisfaction] = field(default_factory=dict)
     by_month: dict[dt.date, Satisfaction] = field(default_factory=dict)
-    # (version id, position in the mean's rule) → (answers, sum)
-    items: dict[tuple[int, int], tuple[int, float]] = field(default_factory=dict)
+    # (version id, linkId) → (answers, sum)
+    items: dict[tuple[int, str], tuple[int, float]] = field(default_factory=dict)
 
 
 def satisfaction_versions(filters: Filters) -> dict[int, QuestionnaireVersion]:
@@ -284,27 +284,26 @@ def _invitation_groups(filters: Filters) -> list[dict]:
     )
 
 
-def _item_sums(rows, versions: dict[int, QuestionnaireVersion]) -> dict[tuple[int, int], tuple[int, float]]:
-    """Answers and sum of each item of the overall mean, by version: positional reads, no unnesting."""
-    length = max((len(satisfaction_items(version.scoring)) for version in versions.values()), default=0)
-    if not length:
+def _item_sums(rows, versions: dict[int, QuestionnaireVersion]) -> dict[tuple[int, str], tuple[int, float]]:
+    """Answers and sum of each item of the overall mean, by version: one pass, the items read by key."""
+    link_ids = sorted({link_id for version in versions.values() for link_id in satisfaction_items(version.scoring)})
+    if not link_ids:
         return {}
     aggregates = {}
-    for position in range(length):
-        score = Cast(KeyTextTransform(str(position), "item_scores"), FloatField())
-        aggregates[f"n{position}"] = Count(score)
-        aggregates[f"s{position}"] = Sum(score)
+    for index, link_id in enumerate(link_ids):
+        score = Cast(KeyTextTransform(link_id, "item_scores"), FloatField())
+        aggregates[f"n{index}"] = Count(score)
+        aggregates[f"s{index}"] = Sum(score)
     sums = {}
     for row in rows.values("version_id").annotate(**aggregates).order_by():
-        for position in range(length):
-            if row[f"n{position}"]:
-                sums[(row["version_id"], position)] = (row[f"n{position}"], row[f"s{position}"])
+        for index, link_id in enumerate(link_ids):
+            if row[f"n{index}"]:
+                sums[(row["version_id"], link_id)] = (row[f"n{index}"], row[f"s{index}"])
     return sums
 
 
-def satisfaction_results(filters: Filters) -> SatisfactionFigures:
+def satisfaction_results(filters: Filters, versions: dict[int, QuestionnaireVersion]) -> SatisfactionFigures:
     """Responses, means, NPS and response rates: overall, by department, doctor and month; item sums."""
-    versions = satisfaction_versions(filters)
     rows = rated_responses(filters, versions)
     figures = SatisfactionFigures()
     figures.by_month = {month: Satisfaction() for month in months_of(filters.start, filters.end)}
@@ -348,14 +347,11 @@ def questionnaire_title(questionnaire: Questionnaire) -> str:
 def lowest_items(figures: SatisfactionFigures, versions: dict[int, QuestionnaireVersion]) -> list[ItemMean]:
     """The items of the overall mean with the lowest mean score (versions of one survey taken together)."""
     merged: dict[tuple[int, str], list] = {}
-    for (version_id, position), (answers, total) in figures.items.items():
+    for (version_id, link_id), (answers, total) in figures.items.items():
         version = versions.get(version_id)
-        if version is None:
+        if version is None or link_id not in satisfaction_items(version.scoring):
             continue
-        link_ids = satisfaction_items(version.scoring)
-        if position >= len(link_ids):
-            continue
-        key = (version.questionnaire_id, link_ids[position])
+        key = (version.questionnaire_id, link_id)
         found = merged.setdefault(key, [version, 0, 0.0])
         found[1] += answers
         found[2] += total

@@ -380,3 +380,7 @@ SILENCED_SYSTEM_CHECKS = [
 # Follow-up links sent by SMS or email: days a link works, and days before an unanswered one is reminded (once).
 FOLLOWUP_LINK_DAYS = env.int("FOLLOWUP_LINK_DAYS", default=7, minimum=1)
 FOLLOWUP_REMINDER_DAYS = env.int("FOLLOWUP_REMINDER_DAYS", default=3, minimum=1)
+# Statistics: how long a dashboard's figures are reused for the same filters (seconds; 0: never), and the days
+# after its due date a follow-up still counts as done on time.
+ANALYTICS_CACHE_SECONDS = env.int("ANALYTICS_CACHE_SECONDS", default=300, minimum=0)
+ANALYTICS_ON_TIME_GRACE_DAYS = env.int("ANALYTICS_ON_TIME_GRACE_DAYS", default=1, minimum=0)

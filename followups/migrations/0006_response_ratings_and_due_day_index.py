@@ -59,7 +59,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='questionnaireresponse',
             name='item_scores',
-            field=models.JSONField(blank=True, default=list, help_text='The score of each item of the overall mean, in the order of its scoring rule.', verbose_name='item scores'),
+            field=models.JSONField(blank=True, default=dict, help_text='The score of each item of the overall mean that was answered, by linkId.', verbose_name='item scores'),
         ),
         migrations.AddField(
             model_name='questionnaireresponse',

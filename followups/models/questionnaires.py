@@ -173,9 +173,9 @@ class QuestionnaireResponse(PatientRecord):
     )
     item_scores = models.JSONField(
         _("item scores"),
-        default=list,
+        default=dict,
         blank=True,
-        help_text=_("The score of each item of the overall mean, in the order of its scoring rule."),
+        help_text=_("The score of each item of the overall mean that was answered, by linkId."),
     )
 
     class Meta:

@@ -55,6 +55,10 @@ def responses(survey, staff, internal_medicine, acupuncture, patient):
     }  # fmt: skip
 
 
+def _results(filters: Filters):
+    return satisfaction_results(filters, satisfaction_versions(filters))
+
+
 def _summary(figures: Satisfaction) -> tuple:
     return figures.responses, figures.mean, figures.promoters, figures.passives, figures.detractors, figures.nps
 
@@ -63,7 +67,11 @@ def test_completing_a_satisfaction_response_keeps_its_figures_in_columns(respons
     r2 = responses["r2"]
 
     assert (r2.satisfaction, r2.recommendation) == (Decimal("3.75"), 9)
-    assert r2.item_scores == [4, 1, 4, 4, 4, 4, 4, 4, 4, 4, None, 4, 4]
+    assert r2.item_scores == {
+        "reg_booking": 4, "reg_waiting": 1, "doc_explanation": 4, "doc_attitude": 4, "doc_patience": 4,
+        "nurse_attitude": 4, "nurse_guidance": 4, "env_clean": 4, "env_signs": 4, "pharm_wait": 4,
+        "cost_transparency": 4, "dept_overall": 4,
+    }  # fmt: skip
     assert (r2.department, r2.doctor) == (internal_medicine, None)
     assert responses["r1"].doctor == staff["doctor"]
 
@@ -95,14 +103,14 @@ def test_a_completed_task_names_the_department_and_the_attending_doctor_of_the_s
 
 
 def test_totals_count_the_responses_completed_in_the_period_only(responses):
-    figures = satisfaction_results(_filters())
+    figures = _results(_filters())
 
     # means of 5, 3.75, 2.92, 2, 5, 4; recommendations 10, 9, 7, 3, 0, 8
     assert _summary(figures.total) == (6, Decimal("3.78"), 2, 2, 2, Decimal("0.0"))
 
 
 def test_figures_by_department_and_doctor(responses, internal_medicine, acupuncture, staff):
-    figures = satisfaction_results(_filters())
+    figures = _results(_filters())
 
     assert _summary(figures.by_department[internal_medicine.pk]) == (4, Decimal("3.42"), 2, 1, 1, Decimal("25.0"))
     assert _summary(figures.by_department[acupuncture.pk]) == (2, Decimal("4.50"), 0, 1, 1, Decimal("-50.0"))
@@ -112,7 +120,7 @@ def test_figures_by_department_and_doctor(responses, internal_medicine, acupunct
 
 
 def test_every_month_of_the_period_has_its_bucket_even_without_responses(responses):
-    figures = satisfaction_results(_filters())
+    figures = _results(_filters())
 
     assert list(figures.by_month) == [JANUARY, FEBRUARY, MARCH]
     assert _summary(figures.by_month[JANUARY]) == (2, Decimal("4.38"), 2, 0, 0, Decimal("100.0"))
@@ -122,8 +130,8 @@ def test_every_month_of_the_period_has_its_bucket_even_without_responses(respons
 
 
 def test_a_department_filter_and_a_readers_scope_narrow_every_figure(responses, internal_medicine, acupuncture):
-    filtered = satisfaction_results(_filters(department_id=acupuncture.pk))
-    scoped = satisfaction_results(Filters(dt.date(2025, 1, 1), dt.date(2025, 3, 31), frozenset({internal_medicine.pk})))
+    filtered = _results(_filters(department_id=acupuncture.pk))
+    scoped = _results(Filters(dt.date(2025, 1, 1), dt.date(2025, 3, 31), frozenset({internal_medicine.pk})))
 
     assert (filtered.total.responses, set(filtered.by_department)) == (2, {acupuncture.pk})
     assert (scoped.total.responses, set(scoped.by_department)) == (4, {internal_medicine.pk})
@@ -134,13 +142,13 @@ def test_a_questionnaire_filter_leaves_out_the_other_surveys(responses, survey):
 
     inpatient = Questionnaire.objects.get(code="inpatient-satisfaction")
 
-    assert satisfaction_results(_filters(questionnaire_id=survey.pk)).total.responses == 6
-    assert satisfaction_results(_filters(questionnaire_id=inpatient.pk)).total.responses == 0
+    assert _results(_filters(questionnaire_id=survey.pk)).total.responses == 6
+    assert _results(_filters(questionnaire_id=inpatient.pk)).total.responses == 0
 
 
 def test_the_lowest_items_are_the_items_of_the_overall_mean_with_the_lowest_mean(responses):
     filters = _filters()
-    items = lowest_items(satisfaction_results(filters), satisfaction_versions(filters))
+    items = lowest_items(_results(filters), satisfaction_versions(filters))
 
     # waiting time: 5, 1, 2, 2, 5, 4; every other item: 5, 4, 3, 2, 5, 4
     assert [(item.link_id, item.answers, item.mean) for item in items[:2]] == [
@@ -168,7 +176,7 @@ def test_the_response_rate_is_the_share_of_invitations_completed(survey, patient
         attempts=1,
     )
 
-    figures = satisfaction_results(_filters())
+    figures = _results(_filters())
 
     nk, zj = figures.by_department[internal_medicine.pk], figures.by_department[acupuncture.pk]
     assert (nk.invited, nk.answered, nk.response_rate, nk.responses) == (3, 2, Decimal("66.7"), 2)
@@ -198,7 +206,7 @@ def test_nps_is_promoters_minus_detractors_in_percent_of_those_answering(recomme
 
 def test_figures_need_a_bounded_number_of_queries(responses, django_assert_max_num_queries):
     with django_assert_max_num_queries(5):
-        satisfaction_results(_filters())
+        _results(_filters())
 
 
 def test_responses_to_other_questionnaires_are_not_rated(patient):
@@ -215,5 +223,5 @@ def test_responses_to_other_questionnaires_are_not_rated(patient):
         version=version, patient=patient, answers={"pain": False, "sleep": "good"}, source="staff", complete=True
     )
 
-    assert (response.satisfaction, response.recommendation, response.item_scores) == (None, None, [])
+    assert (response.satisfaction, response.recommendation, response.item_scores) == (None, None, {})
     assert not QuestionnaireResponse.objects.filter(pk=response.pk, satisfaction__isnull=False).exists()
