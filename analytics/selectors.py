@@ -252,12 +252,12 @@ def _satisfaction_groups(rows) -> list[dict]:
     return list(
         rows.values("department_id", "doctor_id", month=TruncMonth("completed_at"))
         .annotate(
-            responses=Count("pk"),
+            responses=Count("*"),
             scored=Count("satisfaction"),
             score_sum=Sum("satisfaction"),
             recommended=Count("recommendation"),
-            promoters=Count("pk", filter=Q(recommendation__gte=PROMOTER_MIN)),
-            detractors=Count("pk", filter=Q(recommendation__lte=DETRACTOR_MAX)),
+            promoters=Count("recommendation", filter=Q(recommendation__gte=PROMOTER_MIN)),
+            detractors=Count("recommendation", filter=Q(recommendation__lte=DETRACTOR_MAX)),
         )
         .order_by()
     )
@@ -286,14 +286,20 @@ def _invitation_groups(filters: Filters) -> list[dict]:
 
 def _item_sums(rows, versions: dict[int, QuestionnaireVersion]) -> dict[tuple[int, str], tuple[int, float]]:
     """Answers and sum of each item of the overall mean, by version: one pass, the items read by key."""
-    link_ids = sorted({link_id for version in versions.values() for link_id in satisfaction_items(version.scoring)})
+    asked_in: dict[str, list[int]] = {}
+    for version in versions.values():
+        for link_id in satisfaction_items(version.scoring):
+            asked_in.setdefault(link_id, []).append(version.pk)
+    link_ids = sorted(asked_in)
     if not link_ids:
         return {}
     aggregates = {}
     for index, link_id in enumerate(link_ids):
         score = Cast(KeyTextTransform(link_id, "item_scores"), FloatField())
-        aggregates[f"n{index}"] = Count(score)
-        aggregates[f"s{index}"] = Sum(score)
+        # Each row's JSON is read only for the items its version asks.
+        asked = Q(version_id__in=sorted(asked_in[link_id]))
+        aggregates[f"n{index}"] = Count(score, filter=asked)
+        aggregates[f"s{index}"] = Sum(score, filter=asked)
     sums = {}
     for row in rows.values("version_id").annotate(**aggregates).order_by():
         for index, link_id in enumerate(link_ids):
