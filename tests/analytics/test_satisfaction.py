@@ -225,3 +225,29 @@ def test_responses_to_other_questionnaires_are_not_rated(patient):
 
     assert (response.satisfaction, response.recommendation, response.item_scores) == (None, None, {})
     assert not QuestionnaireResponse.objects.filter(pk=response.pk, satisfaction__isnull=False).exists()
+
+
+def test_the_migration_fills_the_columns_of_responses_recorded_before(survey, patient, internal_medicine, staff):
+    import importlib
+
+    from django.apps import apps
+
+    stay = EncounterFactory(patient=patient, kind="inpatient", department=internal_medicine, doctor=staff["doctor"])
+    invited, response = completed_invitation(
+        survey, patient, due=dt.date(2025, 1, 5), department=internal_medicine, at=local(dt.date(2025, 1, 6)), score=3
+    )
+    type(invited).objects.filter(pk=invited.pk).update(source_kind="encounter", source_id=stay.pk)
+    QuestionnaireResponse.objects.filter(pk=response.pk).update(
+        department=None, doctor=None, satisfaction=None, recommendation=None, item_scores={}
+    )
+    migration = importlib.import_module("followups.migrations.0006_response_ratings_and_due_day_index")
+
+    migration.ratings_fill(apps, None)
+
+    response.refresh_from_db()
+    assert (response.department, response.doctor) == (internal_medicine, staff["doctor"])
+    assert (response.satisfaction, response.recommendation, response.item_scores["reg_booking"]) == (
+        Decimal("3.00"),
+        9,
+        3.0,
+    )
