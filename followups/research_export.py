@@ -28,10 +28,9 @@ from followups.scoring import item_text, option_code, translation_of, walk
 from followups.selectors import cohort_responses, wave_number
 from followups.services.items import ANSWERED_TYPES
 from hcrm.audit import Event, audit_read
-from patients.exports import CSV_CONTENT_TYPE, XLSX_CONTENT_TYPE, csv_chunks, xlsx_write
+from hcrm.exports import CSV_CONTENT_TYPE, XLSX_CONTENT_TYPE, csv_chunks, xlsx_write
 from patients.models import Sex
 
-EXPORT_FORMATS = ("csv", "xlsx")
 FREE_TEXT_TYPES = frozenset({"string", "text"})
 DICTIONARY_HEADER = ("variable", "type", "code", "label", "label_en")
 CHUNK = 2000

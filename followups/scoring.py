@@ -269,3 +269,35 @@ def scores_compute(items: list[dict], scoring: dict, answers: dict[str, Any]) ->
             "flag": band.get("flag", ""),
         }
     return results
+
+
+# The scores a satisfaction survey is read by: the overall mean of its 1–5 items, and the 0–10 recommendation.
+SATISFACTION_SCORE = "satisfaction"
+RECOMMENDATION_SCORE = "recommend"
+
+
+def satisfaction_items(scoring: dict) -> list[str]:
+    """The linkIds of the items the overall satisfaction mean is made of, in its rule's order."""
+    for rule in scoring.get("scores") or ():
+        if rule.get("code") == SATISFACTION_SCORE:
+            return list(rule.get("items") or ())
+    return []
+
+
+def satisfaction_figures(items: list[dict], scoring: dict, answers: dict[str, Any], scores: dict) -> dict[str, Any]:
+    """What statistics keep of a completed response: the overall mean, the 0–10 recommendation (None when a
+    survey has no such score) and the score of each item of the mean that was answered, by linkId."""
+    by_link = {item["linkId"]: item for item in walk(items)}
+    shown = relevant_answers(items, answers)
+    item_scores = {}
+    for link_id in satisfaction_items(scoring):
+        score = item_score(by_link[link_id], shown.get(link_id)) if link_id in by_link else None
+        if score is not None:
+            item_scores[link_id] = float(score)
+    overall = (scores.get(SATISFACTION_SCORE) or {}).get("value")
+    recommendation = (scores.get(RECOMMENDATION_SCORE) or {}).get("value")
+    return {
+        "satisfaction": Decimal(str(overall)).quantize(Decimal("0.01")) if overall is not None else None,
+        "recommendation": int(recommendation) if recommendation is not None and 0 <= recommendation <= 10 else None,
+        "item_scores": item_scores,
+    }

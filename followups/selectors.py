@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
@@ -214,6 +215,7 @@ def questionnaire_editable_by(user, questionnaire: Questionnaire) -> bool:
 def task_initial_answers(task: FollowUpTask) -> dict:
     """The answers known before asking, for the built-in questionnaires that offer them."""
     from followups.builtin import constitution, inpatient_satisfaction, outpatient_satisfaction
+    from followups.services.tasks import task_rated_doctor_id
 
     code = task.questionnaire.code
     if code == constitution.CODE:
@@ -221,7 +223,8 @@ def task_initial_answers(task: FollowUpTask) -> dict:
     for module in (outpatient_satisfaction, inpatient_satisfaction):
         if code == module.CODE and hasattr(module, "context_answers"):
             department = task.department.code if task.department_id else ""
-            doctor = task.assignee.username if task.assignee_id and "doctor" in task.assignee.role_codes else ""
+            doctor_id = task_rated_doctor_id(task)
+            doctor = get_user_model().objects.get(pk=doctor_id).username if doctor_id is not None else ""
             return {
                 key: value
                 for key, value in module.context_answers(department=department, doctor=doctor).items()

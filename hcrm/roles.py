@@ -196,6 +196,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.ANALYST: ["analytics.view_statistics", "patients.view_segment"],
 }
 
+# Statistics (satisfaction results, follow-up KPIs): analysts and administrators for every department,
+# department heads for their own (the scoping is `analytics.selectors.statistics_department_ids`).
+for _role in (Role.DEPARTMENT_HEAD, Role.ADMINISTRATOR):
+    ROLE_PERMISSIONS[_role] = ROLE_PERMISSIONS[_role] + ["analytics.view_statistics"]
+
 # Follow-up plans and tasks. Scoping to departments is applied by the followups selectors, not here:
 # - working tasks (`claim_followuptask`: claim, call, record attempts) and scheduling a one-off follow-up
 #   from a patient's page (`add_followuptask`): doctors, nurses, agents, department heads, administrators;

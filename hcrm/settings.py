@@ -396,3 +396,7 @@ ALERT_ESCALATE_AFTER_MINUTES = env.int("ALERT_ESCALATE_AFTER_MINUTES", default=1
 # own STSong-Light is used.
 FOLLOWUP_LETTER_LINK_DAYS = env.int("FOLLOWUP_LETTER_LINK_DAYS", default=30, minimum=1)
 LETTER_FONT_PATH = env.str("LETTER_FONT_PATH", default="/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+# Statistics: how long a dashboard's figures are reused for the same filters (seconds; 0: never), and the days
+# after its due date a follow-up still counts as done on time.
+ANALYTICS_CACHE_SECONDS = env.int("ANALYTICS_CACHE_SECONDS", default=300, minimum=0)
+ANALYTICS_ON_TIME_GRACE_DAYS = env.int("ANALYTICS_ON_TIME_GRACE_DAYS", default=1, minimum=0)

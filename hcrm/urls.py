@@ -37,6 +37,7 @@ urlpatterns = [
     path("integrations/", include("integrations.console_urls")),
     path("appointments/", include("appointments.urls")),
     path("followups/", include("followups.urls")),
+    path("analytics/", include("analytics.urls")),
     path("portal/", include("appointments.portal.urls")),
     path("f/", include("followups.link_urls")),
     path("api/v1/", include(api_v1)),

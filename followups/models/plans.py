@@ -242,6 +242,20 @@ class FollowUpTask(PatientRecord):
             models.Index(fields=["assignee", "status", "due_at"], name="followup_task_assignee_due"),
             models.Index(fields=["department", "status", "due_at"], name="followup_task_department_due"),
             models.Index(fields=["patient", "due_date"], name="followup_task_patient_due"),
+            # Statistics of the tasks due in a period, read from the index alone.
+            models.Index(
+                fields=["due_date"],
+                name="followup_task_due_day",
+                include=[
+                    "department",
+                    "questionnaire",
+                    "status",
+                    "closed_reason",
+                    "channel",
+                    "attempts",
+                    "completed_at",
+                ],
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

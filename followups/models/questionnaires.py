@@ -115,6 +115,10 @@ class ResponseStatus(models.TextChoices):
     COMPLETED = "completed", _("Completed")
 
 
+# A completed response that gives the satisfaction figures (the statistics read only these).
+RATED = Q(status="completed") & (Q(satisfaction__isnull=False) | Q(recommendation__isnull=False))
+
+
 class QuestionnaireResponse(PatientRecord):
     """A patient's answers to one questionnaire version, with the scores computed from them."""
 
@@ -143,6 +147,36 @@ class QuestionnaireResponse(PatientRecord):
         verbose_name=_("recorded by"),
     )
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    # What a satisfaction survey rates and the numbers it gives, kept in columns on completion so that
+    # statistics over millions of responses aggregate columns instead of reading JSON.
+    department = models.ForeignKey(
+        Department,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("department rated"),
+    )
+    doctor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("doctor rated"),
+    )
+    satisfaction = models.DecimalField(
+        _("satisfaction"), max_digits=5, decimal_places=2, null=True, blank=True, help_text=_("The overall mean.")
+    )
+    recommendation = models.PositiveSmallIntegerField(
+        _("recommendation"), null=True, blank=True, help_text=_("0 (not at all) to 10 (extremely likely).")
+    )
+    item_scores = models.JSONField(
+        _("item scores"),
+        default=dict,
+        blank=True,
+        help_text=_("The score of each item of the overall mean that was answered, by linkId."),
+    )
 
     class Meta:
         verbose_name = _("questionnaire response")
@@ -151,6 +185,12 @@ class QuestionnaireResponse(PatientRecord):
         indexes = [
             models.Index(fields=["patient", "-created_at"], name="response_patient_created"),
             models.Index(fields=["version", "status", "completed_at"], name="response_version_completed"),
+            models.Index(
+                fields=["completed_at"],
+                name="response_rated_time",
+                include=["department", "doctor", "version", "satisfaction", "recommendation"],
+                condition=RATED,
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=ResponseStatus.values), name="response_status_valid"),

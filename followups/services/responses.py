@@ -19,10 +19,18 @@ from followups.models import (
     QuestionnaireVersion,
     ResponseStatus,
 )
-from followups.scoring import enabled_items, option_code, relevant_answers, scores_compute, walk
+from followups.scoring import (
+    enabled_items,
+    option_code,
+    relevant_answers,
+    satisfaction_figures,
+    scores_compute,
+    walk,
+)
 from followups.services.alerts import alerts_evaluate
 from followups.services.items import ANSWERED_TYPES, MAX_VALUE_URL, MIN_VALUE_URL, extension_value
 from hcrm.audit import audit_acting_as
+from hcrm.models import Department
 from patients.models import Patient
 
 SOURCES = ("phone", "sms", "email", "letter", "portal", "staff", "fhir")
@@ -154,6 +162,23 @@ def answers_for(items: list[dict], answers: Any, *, complete: bool) -> dict[str,
     return cleaned
 
 
+def _ratings_keep(response: QuestionnaireResponse, version: QuestionnaireVersion) -> None:
+    """Copy a satisfaction survey's figures, and the department and doctor it rates, into their columns.
+
+    The rated department and doctor are the hidden answers (a department code, a doctor's username) when
+    the staff recording it gave them; completing a follow-up task sets them from the task instead.
+    """
+    figures = satisfaction_figures(version.items, version.scoring, response.answers, response.scores)
+    for field, value in figures.items():
+        setattr(response, field, value)
+    department_code = response.answers.get("department")
+    if isinstance(department_code, str) and department_code:
+        response.department = Department.objects.filter(code=department_code).first()
+    doctor_username = response.answers.get("doctor")
+    if isinstance(doctor_username, str) and doctor_username:
+        response.doctor = get_user_model().objects.filter(username=doctor_username).first()
+
+
 def response_save(
     *,
     version: QuestionnaireVersion,
@@ -188,6 +213,8 @@ def response_save(
             response.status = ResponseStatus.COMPLETED
             response.scores = scores_compute(version.items, version.scoring, cleaned)
             response.completed_at = timezone.now()
+            if version.questionnaire.purpose == QuestionnairePurpose.SATISFACTION:
+                _ratings_keep(response, version)
         response.save()
         if complete and version.questionnaire.purpose == QuestionnairePurpose.CONSTITUTION:
             from followups.services.constitution import constitution_record

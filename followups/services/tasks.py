@@ -23,6 +23,7 @@ from followups.models.questionnaires import QuestionnaireStatus
 from followups.services.plans import day_start
 from hcrm.audit import Event, audit_acting_as, audit_write
 from hcrm.models import Department, User
+from hcrm.roles import Role
 from patients.models import ConsentPurpose, ContactChannel, ContactOutcome, ContactPurpose, Encounter, Patient
 from patients.selectors.archive import consent_granted
 from patients.services.contacts import contact_record
@@ -258,6 +259,18 @@ def task_record_attempt(*, task: FollowUpTask, outcome: str, notes: str = "", ac
     return task
 
 
+def task_rated_doctor_id(task: FollowUpTask) -> int | None:
+    """The doctor a follow-up is about: the attending doctor of the encounter that triggered it, else the
+    doctor it is assigned to."""
+    if task.source_kind == SourceKind.ENCOUNTER:
+        doctor_id = Encounter.objects.filter(pk=task.source_id).values_list("doctor_id", flat=True).first()
+        if doctor_id is not None:
+            return doctor_id
+    if task.assignee_id is not None and Role.DOCTOR in task.assignee.role_codes:
+        return task.assignee_id
+    return None
+
+
 def task_complete(*, task: FollowUpTask, response, actor) -> FollowUpTask:
     """Finish an open task with the patient's completed `response`."""
     if response.status != "completed":
@@ -272,4 +285,8 @@ def task_complete(*, task: FollowUpTask, response, actor) -> FollowUpTask:
         task.completed_at = now
         task.next_attempt_at = None
         task.save(update_fields=["status", "response", "completed_at", "next_attempt_at", "updated_at"])
+        # The response rates the task's department and doctor (statistics group by them).
+        response.department_id = task.department_id
+        response.doctor_id = task_rated_doctor_id(task)
+        response.save(update_fields=["department", "doctor", "updated_at"])
     return task

@@ -19,12 +19,13 @@ from django.views.decorators.http import require_POST
 
 from followups.models import CohortMember, FollowUpChannel, Questionnaire, ResearchCohort, ScheduleKind
 from followups.models.questionnaires import QuestionnaireStatus
-from followups.research_export import EXPORT_FORMATS, research_dictionary_response, research_export_response
+from followups.research_export import research_dictionary_response, research_export_response
 from followups.selectors import cohort_editable, cohort_waves, cohorts_listed, lead_departments
 from followups.services import cohort_enrol, cohort_member_withdraw, cohort_save, cohort_tasks_make
 from followups.services.research import COHORT_FIELDS, COHORT_PLAN_FIELDS
 from followups.views.plans import OffsetsField
 from hcrm.audit import Event, audit_read
+from hcrm.exports import EXPORT_FORMATS
 from hcrm.models import User
 from hcrm.roles import Role
 from patients.models import Patient, Segment

@@ -479,6 +479,13 @@ class Encounter(ExternalRecord):
         indexes = [
             models.Index(fields=["patient", "-started_at"], name="encounter_patient_time"),
             models.Index(fields=["department", "started_at"], name="encounter_department_time"),
+            # Discharges in a period (follow-up coverage statistics), read from the index alone.
+            models.Index(
+                fields=["ended_at"],
+                name="encounter_discharge_time",
+                include=["department", "status", "patient"],
+                condition=Q(kind=EncounterKind.INPATIENT),
+            ),
         ]
         constraints = [
             *ExternalRecord.Meta.constraints,
