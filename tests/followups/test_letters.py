@@ -113,11 +113,11 @@ def test_the_letter_reads_as_chinese_with_the_reference_on_every_page(settings, 
 
     text = pages.stdout.split("\f")[:-1]
     reference = letter_reference(letter_task)
-    assert all(f"Reference: {reference}" in page for page in text)
+    assert all(f"信函编号: {reference}" in page for page in text)
     assert letter_task.patient.address_detail in text[0]
     assert "出院随访" in text[0]
     assert "一般情况" in "".join(text)  # a group's heading
-    assert "Answer only if question 1 is “是”." in "".join(text)  # the enableWhen hint, the answer in Chinese
+    assert "仅当第 1 题为“是”时作答。" in "".join(text)  # the enableWhen hint, the answer in Chinese
 
 
 def test_the_letter_speaks_the_patients_language(staff, internal_medicine, questionnaire):
@@ -144,7 +144,7 @@ def test_a_chinese_letter_writes_the_address_the_chinese_way(staff, letter_task)
     content = letter_content(letter_task, link_url="", link_expires=None, today=TODAY)
 
     assert content.language == "zh-hans"
-    assert content.address_lines == ["100020", "北京市北京市朝阳区", patient.address_detail, patient.name]
+    assert content.address_lines == ["100020", "北京市北京市朝阳区", patient.address_detail, f"{patient.name} 收"]
     assert content.link_url == ""
 
 
