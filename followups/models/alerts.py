@@ -87,12 +87,14 @@ class AlertRule(BaseModel):
         blank=True,
         help_text=_("Compared with the answer's score when it has one, else with the answer (an option's code)."),
     )
-    score_code = models.CharField(_("score"), max_length=64, blank=True)
+    score_code = models.CharField(pgettext_lazy("questionnaire", "score"), max_length=64, blank=True)
     band = models.CharField(
         _("band"), max_length=100, blank=True, help_text=_("The band's label, Chinese or English; or give a range.")
     )
-    score_min = models.DecimalField(_("from"), max_digits=9, decimal_places=2, null=True, blank=True)
-    score_max = models.DecimalField(_("to"), max_digits=9, decimal_places=2, null=True, blank=True)
+    score_min = models.DecimalField(
+        pgettext_lazy("range", "from"), max_digits=9, decimal_places=2, null=True, blank=True
+    )
+    score_max = models.DecimalField(pgettext_lazy("range", "to"), max_digits=9, decimal_places=2, null=True, blank=True)
     severity = models.CharField(_("severity"), max_length=10, choices=Severity.choices, default=Severity.WARNING)
     recipient = models.CharField(
         _("alert goes to"), max_length=16, choices=RecipientKind.choices, default=RecipientKind.RESPONSIBLE_DOCTOR
@@ -259,7 +261,7 @@ class AlertMessage(BaseModel):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("recipient")
     )
     channel = models.CharField(_("channel"), max_length=10, blank=True)
-    to_address = models.CharField(_("to"), max_length=254, blank=True)
+    to_address = models.CharField(pgettext_lazy("recipient", "to"), max_length=254, blank=True)
     subject = models.CharField(_("subject"), max_length=200, blank=True)
     body = models.TextField(_("text"))
     idempotency_key = models.CharField(_("idempotency key"), max_length=200, unique=True)
