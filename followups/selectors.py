@@ -51,9 +51,13 @@ def lead_departments(user) -> QuerySet[Department]:
     return departments if ids is None else departments.filter(pk__in=sorted(ids))
 
 
+def _pooled(user) -> Q:
+    """The unassigned tasks of `user`'s roles in their departments."""
+    return Q(assignee__isnull=True, assignee_role__in=user.role_codes, department_id__in=sorted(user.department_ids))
+
+
 def _mine(user) -> Q:
-    pooled = Q(assignee__isnull=True, assignee_role__in=user.role_codes, department_id__in=sorted(user.department_ids))
-    return Q(assignee=user) | Q(claimed_by=user) | pooled
+    return Q(assignee=user) | Q(claimed_by=user) | _pooled(user)
 
 
 def tasks_visible_to(user) -> QuerySet[FollowUpTask]:
@@ -66,12 +70,19 @@ def tasks_visible_to(user) -> QuerySet[FollowUpTask]:
     return FollowUpTask.objects.filter(_mine(user) | Q(department_id__in=sorted(led)))
 
 
-def worklist_tasks(user, *, department: Department | None = None) -> QuerySet[FollowUpTask]:
-    """The open tasks of a worklist: `user`'s own (and their pool's), or a department's."""
+def worklist_tasks(user, *, department: Department | None = None) -> tuple[QuerySet[FollowUpTask], ...]:
+    """The open tasks of a worklist, in parts that do not overlap: a department's; or `user`'s pool and the
+    tasks given to or claimed by them.
+
+    Each part reads one index in due order (`followup_task_open_department`, `followup_task_open_pool`, the
+    assignee's); the three conditions joined by OR would read every open task of the pool from the table
+    and sort them, which with 50,000 open tasks in a department takes a quarter of a second.
+    """
     tasks = FollowUpTask.objects.filter(status__in=OPEN_STATUSES)
     if department is not None:
-        return tasks.filter(department=department)
-    return tasks.filter(_mine(user))
+        return (tasks.filter(department=department),)
+    pooled = _pooled(user)
+    return (tasks.filter(pooled), tasks.filter(Q(assignee=user) | Q(claimed_by=user)).exclude(pooled))
 
 
 @dataclass(frozen=True)
@@ -94,26 +105,33 @@ def bucket_condition(bucket: str, when: Window) -> Q:
     return Q(due_at__gte=when.end)
 
 
-def worklist_counts(tasks: QuerySet[FollowUpTask], when: Window, *, bucket: str) -> dict[str, int]:
-    """Counts of `tasks` by due bucket, and by channel within `bucket`, in one query."""
+def worklist_counts(parts: tuple[QuerySet[FollowUpTask], ...], when: Window, *, bucket: str) -> dict[str, int]:
+    """Counts of the worklist's tasks by due bucket, and by channel within `bucket`, one query per part."""
     aggregates = {name: Count("pk", filter=bucket_condition(name, when)) for name in Bucket.ALL}
     within = bucket_condition(bucket, when)
     aggregates |= {
         f"channel_{channel}": Count("pk", filter=within & Q(channel=channel)) for channel in FollowUpChannel.values
     }
-    return tasks.aggregate(**aggregates)
+    totals = dict.fromkeys(aggregates, 0)
+    for part in parts:
+        for name, count in part.aggregate(**aggregates).items():
+            totals[name] += count
+    return totals
 
 
-def worklist_page(tasks: QuerySet[FollowUpTask], *, bucket: str, channel: str, when: Window) -> list[FollowUpTask]:
+def worklist_page(
+    parts: tuple[QuerySet[FollowUpTask], ...], *, bucket: str, channel: str, when: Window
+) -> list[FollowUpTask]:
     """The first tasks of a bucket (and channel), soonest due first, with what the rows show."""
-    tasks = tasks.filter(bucket_condition(bucket, when))
-    if channel:
-        tasks = tasks.filter(channel=channel)
-    return list(
-        tasks.select_related("patient", "questionnaire", "assignee", "claimed_by", "department", "plan").order_by(
-            "due_at", "id"
-        )[:WORKLIST_LIMIT]
-    )
+    rows: list[FollowUpTask] = []
+    for part in parts:
+        tasks = part.filter(bucket_condition(bucket, when))
+        if channel:
+            tasks = tasks.filter(channel=channel)
+        rows += tasks.select_related(
+            "patient", "questionnaire", "assignee", "claimed_by", "department", "plan"
+        ).order_by("due_at", "id")[:WORKLIST_LIMIT]
+    return sorted(rows, key=lambda task: (task.due_at, task.pk))[:WORKLIST_LIMIT]
 
 
 def plans_visible_to(user) -> QuerySet[FollowUpPlan]:

@@ -100,6 +100,26 @@ def test_a_doctor_sees_the_tasks_given_to_him_and_his_role_s(client, staff, task
     assert [row.pk for row in response.context["tasks"]] == [tasks["doctors"].pk, mine.pk]
 
 
+def test_a_task_of_her_pool_she_claimed_is_listed_and_counted_once_beside_one_claimed_elsewhere(client, staff, tasks):
+    nurse = staff["nurse"]
+    FollowUpTask.objects.filter(pk__in=[tasks["today"].pk, tasks["elsewhere"].pk]).update(
+        status="claimed", claimed_by=nurse
+    )
+
+    response = _signed_in(client, nurse).get("/followups/")
+
+    assert [row.pk for row in response.context["tasks"]] == [
+        tasks["today"].pk,
+        tasks["today_sms"].pk,
+        tasks["elsewhere"].pk,
+    ]
+    assert [(key, count) for key, _label, count in response.context["buckets"]] == [
+        ("overdue", 1),
+        ("today", 3),
+        ("upcoming", 1),
+    ]
+
+
 @pytest.mark.parametrize("rows", [2, 12])
 def test_the_worklist_query_count_does_not_grow_with_rows(
     client, staff, patient, internal_medicine, django_assert_num_queries, rows
@@ -109,8 +129,9 @@ def test_the_worklist_query_count_does_not_grow_with_rows(
     client = _signed_in(client, staff["nurse"])
     ContentType.objects.get_for_model(AuditEntry)  # cached per process; the first page of a run would load it
 
-    # The session (unless Redis holds it), user, permissions (2), roles, departments; counts, rows, audit entry.
-    with django_assert_num_queries(8 + SESSION_QUERIES):
+    # The session (unless Redis holds it), user, permissions (2), roles, departments; counts and rows of the
+    # pool and of the tasks given to or claimed by the nurse (2 each), audit entry.
+    with django_assert_num_queries(10 + SESSION_QUERIES):
         response = client.get("/followups/")
 
     assert len(response.context["tasks"]) == rows
