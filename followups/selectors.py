@@ -24,6 +24,9 @@ from patients.models import Patient
 from patients.selectors import patients_visible_to
 
 WORKLIST_LIMIT = 100
+# Pages further down than this are refused: each reads all the rows before it, and nobody works a queue from
+# its 5,000th task.
+WORKLIST_PAGES = 50
 
 
 class Bucket:
@@ -120,18 +123,20 @@ def worklist_counts(parts: tuple[QuerySet[FollowUpTask], ...], when: Window, *, 
 
 
 def worklist_page(
-    parts: tuple[QuerySet[FollowUpTask], ...], *, bucket: str, channel: str, when: Window
+    parts: tuple[QuerySet[FollowUpTask], ...], *, bucket: str, channel: str, when: Window, page: int = 1
 ) -> list[FollowUpTask]:
-    """The first tasks of a bucket (and channel), soonest due first, with what the rows show."""
+    """A page of the tasks of a bucket (and channel), soonest due first, with what the rows show."""
+    start = (page - 1) * WORKLIST_LIMIT
     rows: list[FollowUpTask] = []
     for part in parts:
         tasks = part.filter(bucket_condition(bucket, when))
         if channel:
             tasks = tasks.filter(channel=channel)
+        # The page's rows come from the first `start + WORKLIST_LIMIT` of the parts together.
         rows += tasks.select_related(
             "patient", "questionnaire", "assignee", "claimed_by", "department", "plan"
-        ).order_by("due_at", "id")[:WORKLIST_LIMIT]
-    return sorted(rows, key=lambda task: (task.due_at, task.pk))[:WORKLIST_LIMIT]
+        ).order_by("due_at", "id")[: start + WORKLIST_LIMIT]
+    return sorted(rows, key=lambda task: (task.due_at, task.pk))[start : start + WORKLIST_LIMIT]
 
 
 def plans_visible_to(user) -> QuerySet[FollowUpPlan]:

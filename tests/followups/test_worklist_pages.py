@@ -120,6 +120,29 @@ def test_a_task_of_her_pool_she_claimed_is_listed_and_counted_once_beside_one_cl
     ]
 
 
+def test_the_worklist_pages_through_a_bucket_merging_the_pool_and_her_own_tasks(
+    client, staff, patient, internal_medicine, monkeypatch
+):
+    monkeypatch.setattr("followups.views.worklists.WORKLIST_LIMIT", 2)
+    monkeypatch.setattr("followups.selectors.WORKLIST_LIMIT", 2)
+    nurse = staff["nurse"]
+    pooled = [
+        task(patient=patient, department=internal_medicine, due_date=_day(0), offset_days=offset) for offset in range(3)
+    ]
+    own = task(patient=patient, assignee=nurse, assignee_role="", due_date=_day(0), offset_days=9)
+    client = _signed_in(client, nurse)
+
+    first = client.get("/followups/", {"when": "today"})
+    second = client.get("/followups/", {"when": "today", "page": 2})
+    too_far = client.get("/followups/", {"when": "today", "page": 51})
+
+    assert [row.pk for row in first.context["tasks"]] == [pooled[0].pk, pooled[1].pk]
+    assert [row.pk for row in second.context["tasks"]] == [pooled[2].pk, own.pk]
+    assert (first.context["page"].has_next, second.context["page"].has_next) == (True, False)
+    assert 'href="?when=today&amp;page=2"' in first.content.decode()
+    assert too_far.status_code == 400
+
+
 @pytest.mark.parametrize("rows", [2, 12])
 def test_the_worklist_query_count_does_not_grow_with_rows(
     client, staff, patient, internal_medicine, django_assert_num_queries, rows
