@@ -243,6 +243,16 @@ def _generation(report: Report, plan, *, discharges: int) -> None:
 
 # --- 2. Worklists ---------------------------------------------------------------------------------
 
+# The doctors of the clinical departments (`d` the department, `u` the doctor).
+_CLINICAL_DOCTORS = """
+    hcrm_department d
+    JOIN hcrm_staffdepartment s ON s.department_id = d.id
+    JOIN hcrm_user u ON u.id = s.user_id
+    JOIN hcrm_user_groups ug ON ug.user_id = u.id
+    JOIN auth_group g ON g.id = ug.group_id AND g.name = 'doctor'
+    WHERE d.kind = 'clinical' AND d.is_active
+"""
+
 
 def _tasks_fill(plan, total: int) -> int:
     from django.utils import timezone
@@ -258,17 +268,12 @@ def _tasks_fill(plan, total: int) -> int:
         return 0
     _execute("DROP TABLE IF EXISTS bench_department_doctors")
     _execute(
-        """
+        f"""
         CREATE TEMPORARY TABLE bench_department_doctors AS
         SELECT d.id AS department_id, array_agg(u.id ORDER BY u.id) AS doctors
-        FROM hcrm_department d
-        JOIN hcrm_staffdepartment s ON s.department_id = d.id
-        JOIN hcrm_user u ON u.id = s.user_id
-        JOIN hcrm_user_groups ug ON ug.user_id = u.id
-        JOIN auth_group g ON g.id = ug.group_id AND g.name = 'doctor'
-        WHERE d.kind = 'clinical' AND d.is_active
+        FROM {_CLINICAL_DOCTORS}
         GROUP BY d.id
-        """
+        """  # noqa: S608 (a constant fragment)
     )
     first_fill = _scalar("SELECT coalesce(min(source_id), 0) FROM followups_followuptask WHERE source_id < 0")
     return _execute(
@@ -350,10 +355,14 @@ def _pages(plan) -> list[tuple[str, str, str]]:
         ("nurse (NK)", "mine, upcoming", "/followups/?when=upcoming"),
         ("nurse (NK)", "mine, due today by SMS", "/followups/?when=today&channel=sms"),
         ("nurse (NK)", "mine, overdue by phone", "/followups/?when=overdue&channel=phone"),
+        ("nurse (NK)", "mine, upcoming, page 2", "/followups/?when=upcoming&page=2"),
+        ("nurse (NK)", "mine, upcoming, page 50 (the last)", "/followups/?when=upcoming&page=50"),
         ("department head (NK)", "mine, due today", "/followups/"),
         ("department head (NK)", "department, due today", "/followups/department/"),
         ("department head (NK)", "department, overdue", "/followups/department/?when=overdue"),
         ("department head (NK)", "department, upcoming by letter", "/followups/department/?when=upcoming&channel=letter"),
+        ("department head (NK)", "department, upcoming, page 2", "/followups/department/?when=upcoming&page=2"),
+        ("department head (NK)", "department, overdue, page 10", "/followups/department/?when=overdue&page=10"),
         ("administrator", "mine, due today", "/followups/"),
         ("administrator", f"department {other.code}, overdue", f"/followups/department/?department={other.code}&when=overdue"),
         ("administrator", f"department {other.code}, upcoming", f"/followups/department/?department={other.code}&when=upcoming"),
@@ -427,7 +436,7 @@ def _worklists(report: Report, plan, *, total: int) -> None:
         "fifth assigned to a doctor, the rest in the department's nurses' pool.",
         "",
         f"Each page rendered {PAGE_SAMPLES} times (after 5 warm-ups) by Django's test client in process, signed in "
-        "as the demo hospital's staff: counts per due bucket and channel, the first 100 tasks, the audit entry.",
+        "as the demo hospital's staff: counts per due bucket and channel, a page of 100 tasks, the audit entry.",
         "",
         *table(["who", "worklist", "request", "p50", "p95", "p99", "queries"], rows),
         "",
@@ -513,12 +522,7 @@ def _responses_fill(total: int) -> int:
             SELECT array_agg(id) AS ids FROM patients_patient WHERE merged_into_id IS NULL
         ), doctors AS (
             SELECT array_agg(d.code ORDER BY u.id) AS departments, array_agg(u.username ORDER BY u.id) AS usernames
-            FROM hcrm_department d
-            JOIN hcrm_staffdepartment s ON s.department_id = d.id
-            JOIN hcrm_user u ON u.id = s.user_id
-            JOIN hcrm_user_groups ug ON ug.user_id = u.id
-            JOIN auth_group g ON g.id = ug.group_id AND g.name = 'doctor'
-            WHERE d.kind = 'clinical' AND d.is_active
+            FROM {_CLINICAL_DOCTORS}
         ), drawn AS (
             SELECT g,
                    people.ids[1 + floor(random() * cardinality(people.ids))::int] AS patient_id,
