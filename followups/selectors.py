@@ -127,16 +127,21 @@ def worklist_page(
 ) -> list[FollowUpTask]:
     """A page of the tasks of a bucket (and channel), soonest due first, with what the rows show."""
     start = (page - 1) * WORKLIST_LIMIT
-    rows: list[FollowUpTask] = []
+    chosen = []
     for part in parts:
         tasks = part.filter(bucket_condition(bucket, when))
-        if channel:
-            tasks = tasks.filter(channel=channel)
-        # The page's rows come from the first `start + WORKLIST_LIMIT` of the parts together.
-        rows += tasks.select_related(
-            "patient", "questionnaire", "assignee", "claimed_by", "department", "plan"
-        ).order_by("due_at", "id")[: start + WORKLIST_LIMIT]
-    return sorted(rows, key=lambda task: (task.due_at, task.pk))[start : start + WORKLIST_LIMIT]
+        chosen.append(tasks.filter(channel=channel) if channel else tasks)
+    if len(chosen) == 1:
+        rows = chosen[0].order_by("due_at", "id")[start : start + WORKLIST_LIMIT]
+    else:
+        # The page's place in the parts together, from their keys alone (read from the index); then its rows.
+        keys = sorted(
+            key
+            for tasks in chosen
+            for key in tasks.order_by("due_at", "id").values_list("due_at", "id")[: start + WORKLIST_LIMIT]
+        )[start : start + WORKLIST_LIMIT]
+        rows = FollowUpTask.objects.filter(pk__in=[pk for _due, pk in keys]).order_by("due_at", "id")
+    return list(rows.select_related("patient", "questionnaire", "assignee", "claimed_by", "department", "plan"))
 
 
 def plans_visible_to(user) -> QuerySet[FollowUpPlan]:

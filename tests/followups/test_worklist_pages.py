@@ -152,9 +152,9 @@ def test_the_worklist_query_count_does_not_grow_with_rows(
     client = _signed_in(client, staff["nurse"])
     ContentType.objects.get_for_model(AuditEntry)  # cached per process; the first page of a run would load it
 
-    # The session (unless Redis holds it), user, permissions (2), roles, departments; counts and rows of the
-    # pool and of the tasks given to or claimed by the nurse (2 each), audit entry.
-    with django_assert_num_queries(10 + SESSION_QUERIES):
+    # The session (unless Redis holds it), user, permissions (2), roles, departments; counts and keys of the
+    # pool and of the tasks given to or claimed by the nurse (2 each), the page's rows, audit entry.
+    with django_assert_num_queries(11 + SESSION_QUERIES):
         response = client.get("/followups/")
 
     assert len(response.context["tasks"]) == rows
