@@ -428,9 +428,13 @@ def _worklists(report: Report, plan, *, total: int) -> None:
         slowest.append((worst_query[2], f"{who}: {what}", worst_query[3]))
         rows.append([who, what, f"`{path}`", ms(timing.p50), ms(timing.p95), ms(timing.p99), queries])
     overall = Timing("all", [sample for timing in timings for sample in timing.samples_ms])
+    written = (
+        f"{filled:,} written for this section with one `INSERT … SELECT` in {fill_seconds:.1f} s"
+        if filled
+        else "those beyond the discharges' written by an earlier run"
+    )
     lines = [
-        f"{in_database:,} follow-up tasks in the database ({filled:,} written for this section with one "
-        f"`INSERT … SELECT` in {fill_seconds:.1f} s, `VACUUM ANALYZE` {analyze_seconds:.1f} s): "
+        f"{in_database:,} follow-up tasks in the database ({written}, `VACUUM ANALYZE` {analyze_seconds:.1f} s): "
         + ", ".join(f"{status} {count:,}" for status, count in statuses)
         + ". Due dates over the past year and the next 90 days, four channels, every clinical department; a "
         "fifth assigned to a doctor, the rest in the department's nurses' pool.",
@@ -605,6 +609,7 @@ def _dashboard_paths(questionnaire) -> list[tuple[str, str]] | None:
 
 def _satisfaction(report: Report, *, total: int) -> None:
     from followups.builtin import outpatient_satisfaction
+    from followups.models import Questionnaire
 
     started = time.perf_counter()
     filled = _responses_fill(total)
@@ -612,14 +617,20 @@ def _satisfaction(report: Report, *, total: int) -> None:
     _analyze("followups_questionnaireresponse")
     _responses_check()
     in_database = _scalar("SELECT count(*) FROM followups_questionnaireresponse WHERE status = 'completed'")
+    written = (
+        f"{filled:,} to the built-in outpatient satisfaction survey written for this section with one "
+        f"`INSERT … SELECT` in {fill_seconds:.1f} s"
+        if filled
+        else "the built-in outpatient satisfaction survey's written by an earlier run"
+    )
     lines = [
-        f"{in_database:,} completed questionnaire responses in the database ({filled:,} to the built-in outpatient "
-        f"satisfaction survey written for this section with one `INSERT … SELECT` in {fill_seconds:.1f} s: answers "
-        "and scores in the stored shape, over the last year, every clinical department and doctor; 200 sampled "
-        "responses checked and scored again by `answers_for` and `scores_compute` come out identical).",
+        f"{in_database:,} completed questionnaire responses in the database ({written}: answers and scores in the "
+        "stored shape, over the last year, every clinical department and doctor; 200 sampled responses checked "
+        "and scored again by `answers_for` and `scores_compute` come out identical).",
         "",
     ]
-    paths = _dashboard_paths(outpatient_satisfaction.CODE)
+    # Questionnaires are picked by their public id in the console's filters (the plan form's, for one).
+    paths = _dashboard_paths(Questionnaire.objects.get(code=outpatient_satisfaction.CODE).uuid)
     if paths is None:
         lines.append("Satisfaction dashboard not available in this build (`analytics:satisfaction` does not resolve).")
         report.section("Satisfaction dashboard", lines)
