@@ -60,6 +60,11 @@ def main() -> int:
     parser.add_argument("--fhir-bundles", type=int, default=300, help="FHIR transaction bundles to post")
     parser.add_argument("--booking-patients", type=int, default=2_000, help="patients racing for the released places")
     parser.add_argument("--booking-clients", type=int, default=32, help="client connections the booking patients share")
+    parser.add_argument("--followup-discharges", type=int, default=100_000, help="discharges to make tasks for")
+    parser.add_argument("--followup-tasks", type=int, default=1_000_000, help="follow-up tasks under the worklists")
+    parser.add_argument(
+        "--followup-responses", type=int, default=1_000_000, help="satisfaction responses under the dashboard"
+    )
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument(
         "--only", action="append", default=[], metavar="SECTION", help="measure only these sections (with --reuse)"
@@ -81,6 +86,7 @@ def main() -> int:
 
     from bench import appointments as appointments_bench
     from bench import fhir as fhir_bench
+    from bench import followups as followups_bench
     from bench import foundation, outbox, segments
     from bench.harness import Report
     from bench.hl7 import hl7_mllp
@@ -106,6 +112,12 @@ def main() -> int:
         "hl7": lambda: hl7_mllp(report),
         "booking": lambda: appointments_bench.booking(
             report, patients=args.booking_patients, clients=args.booking_clients
+        ),
+        "followups": lambda: followups_bench.followups(
+            report,
+            discharges=args.followup_discharges,
+            tasks=args.followup_tasks,
+            responses=args.followup_responses,
         ),
     }
     unknown = set(args.only) - set(sections)

@@ -256,6 +256,18 @@ class FollowUpTask(PatientRecord):
                     "completed_at",
                 ],
             ),
+            # The worklists read only open tasks, a department's or its pool's (no one assigned), soonest due
+            # first, and count them by due bucket and channel: these answer both from the index alone.
+            models.Index(
+                fields=["department", "due_at", "id", "channel"],
+                condition=Q(status__in=OPEN_STATUSES),
+                name="followup_task_open_department",
+            ),
+            models.Index(
+                fields=["department", "assignee_role", "due_at", "id", "channel"],
+                condition=Q(status__in=OPEN_STATUSES, assignee__isnull=True),
+                name="followup_task_open_pool",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

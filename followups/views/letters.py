@@ -90,8 +90,7 @@ def print_letters(request: HttpRequest) -> HttpResponse:
         if department is None:
             raise Http404  # another department is answered like one that does not exist
     if form.cleaned_data["all_due"]:
-        tasks = letter_tasks_to_print(worklist_tasks(request.user, department=department), window())
-        chosen = list(tasks[:MAX_LETTERS])
+        chosen = letter_tasks_to_print(worklist_tasks(request.user, department=department), window(), limit=MAX_LETTERS)
     else:
         chosen = list(
             tasks_visible_to(request.user).filter(uuid__in=form.cleaned_data["task"], channel=FollowUpChannel.LETTER)

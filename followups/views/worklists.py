@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
@@ -16,6 +19,8 @@ from django.views.decorators.http import require_POST
 
 from followups.models import CloseReason, FollowUpChannel
 from followups.selectors import (
+    WORKLIST_LIMIT,
+    WORKLIST_PAGES,
     Bucket,
     alerts_waiting_count,
     lead_department_ids,
@@ -44,6 +49,19 @@ class WorklistForm(forms.Form):
     channel = forms.ChoiceField(
         label=gettext_lazy("Channel"), choices=[("", gettext_lazy("Any")), *FollowUpChannel.choices], required=False
     )
+    page = forms.IntegerField(min_value=1, max_value=WORKLIST_PAGES, required=False)
+
+
+@dataclass(frozen=True)
+class WorklistPage:
+    """What the shared pager shows of a worklist page."""
+
+    number: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
 
 
 def _worklist(request: HttpRequest, tasks, *, title: str, department=None, departments=()) -> HttpResponse:
@@ -53,9 +71,12 @@ def _worklist(request: HttpRequest, tasks, *, title: str, department=None, depar
     data = form.cleaned_data if form.is_bound else {}
     bucket = data.get("when") or Bucket.TODAY
     channel = data.get("channel") or ""
+    number = data.get("page") or 1
     when = window()
     counts = worklist_counts(tasks, when, bucket=bucket)
-    rows = worklist_page(tasks, bucket=bucket, channel=channel, when=when)
+    rows = worklist_page(tasks, bucket=bucket, channel=channel, when=when, page=number)
+    listed = counts[f"channel_{channel}"] if channel else counts[bucket]
+    query = {"department": department.code if department else "", "when": bucket, "channel": channel}
     audit_read(
         event=Event.LIST,
         details={"record": "followup task", "part": bucket, "patients": sorted({str(t.patient.uuid) for t in rows})},
@@ -68,6 +89,8 @@ def _worklist(request: HttpRequest, tasks, *, title: str, department=None, depar
         "buckets": [(key, label, counts[key]) for key, label in BUCKET_LABELS.items()],
         "channels": [(value, label, counts[f"channel_{value}"]) for value, label in FollowUpChannel.choices],
         "tasks": rows,
+        "page": WorklistPage(number=number, has_next=listed > number * WORKLIST_LIMIT),
+        "query_string": urlencode({key: value for key, value in query.items() if value}),
         "department": department,
         "departments": departments,
         "can_reassign": department is not None and request.user.has_perm("followups.change_followuptask"),

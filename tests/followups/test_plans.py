@@ -23,6 +23,7 @@ from followups.services import (
     tasks_for_encounter,
     tasks_for_procedure,
 )
+from followups.services.plans import day_start
 from integrations.hl7v2.pipeline import hl7_receive
 from integrations.models import SourceProfile
 from patients.models import ContactEntry, Encounter
@@ -290,6 +291,80 @@ def test_the_attending_doctor_gets_the_task_and_the_department_doctors_when_he_h
     ) == sorted(
         [(known.pk, staff["doctor"].pk, "", internal_medicine.pk), (unknown.pk, None, "doctor", internal_medicine.pk)]
     )
+
+
+def test_a_task_counts_its_days_from_the_local_discharge_date_and_takes_the_plan_s_terms(
+    patient, internal_medicine, acupuncture
+):
+    discharge_plan = plan(
+        department=internal_medicine,
+        offsets=[7],
+        channel="sms",
+        assignee_department=acupuncture,
+        retry_attempts=2,
+        retry_spacing_hours=6,
+    )
+    # Half past midnight in the hospital's zone is still the day before in UTC: the local day counts.
+    local_day = timezone.localdate() - dt.timedelta(days=3)
+    ended = dt.datetime.combine(local_day, dt.time(0, 30), tzinfo=timezone.get_default_timezone())
+    encounter = EncounterFactory(
+        patient=patient,
+        kind="inpatient",
+        status="finished",
+        department=internal_medicine,
+        started_at=ended - dt.timedelta(days=5),
+        ended_at=ended,
+    )
+
+    assert tasks_for_encounter(encounter=encounter) == 1
+
+    made = FollowUpTask.objects.get()
+    due = local_day + dt.timedelta(days=7)
+    assert (
+        made.plan_id,
+        made.source_kind,
+        made.source_id,
+        made.due_date,
+        made.due_at,
+        made.channel,
+        made.questionnaire_id,
+        made.assignee_id,
+        made.assignee_role,
+        made.department_id,
+        made.status,
+        made.max_attempts,
+        made.retry_spacing_hours,
+    ) == (
+        discharge_plan.pk,
+        "encounter",
+        encounter.pk,
+        due,
+        day_start(due),
+        "sms",
+        discharge_plan.questionnaire_id,
+        None,
+        "nurse",
+        acupuncture.pk,
+        "pending",
+        2,
+        6,
+    )
+
+
+def test_an_outpatient_visit_counts_from_its_start_and_a_cancelled_one_makes_nothing(patient, internal_medicine):
+    plan(name="复诊", trigger="outpatient_visit", offsets=[1])
+    visit = EncounterFactory(patient=patient, kind="outpatient", department=internal_medicine, started_at=_local(2))
+    cancelled = EncounterFactory(
+        patient=patient, kind="outpatient", status="cancelled", department=internal_medicine, started_at=_local(1)
+    )
+    discharge = _discharged(patient, internal_medicine)
+
+    created = sum(tasks_for_encounter(encounter=one) for one in (visit, cancelled, discharge))
+
+    assert created == 1
+    assert list(FollowUpTask.objects.values_list("source_id", "due_date", "department_id")) == [
+        (visit.pk, timezone.localdate(visit.started_at) + dt.timedelta(days=1), internal_medicine.pk)
+    ]
 
 
 def test_a_diagnosis_plan_matches_the_code_prefix_in_its_own_code_system(patient, staff):

@@ -100,6 +100,49 @@ def test_a_doctor_sees_the_tasks_given_to_him_and_his_role_s(client, staff, task
     assert [row.pk for row in response.context["tasks"]] == [tasks["doctors"].pk, mine.pk]
 
 
+def test_a_task_of_her_pool_she_claimed_is_listed_and_counted_once_beside_one_claimed_elsewhere(client, staff, tasks):
+    nurse = staff["nurse"]
+    FollowUpTask.objects.filter(pk__in=[tasks["today"].pk, tasks["elsewhere"].pk]).update(
+        status="claimed", claimed_by=nurse
+    )
+
+    response = _signed_in(client, nurse).get("/followups/")
+
+    assert [row.pk for row in response.context["tasks"]] == [
+        tasks["today"].pk,
+        tasks["today_sms"].pk,
+        tasks["elsewhere"].pk,
+    ]
+    assert [(key, count) for key, _label, count in response.context["buckets"]] == [
+        ("overdue", 1),
+        ("today", 3),
+        ("upcoming", 1),
+    ]
+
+
+def test_the_worklist_pages_through_a_bucket_merging_the_pool_and_her_own_tasks(
+    client, staff, patient, internal_medicine, monkeypatch
+):
+    monkeypatch.setattr("followups.views.worklists.WORKLIST_LIMIT", 2)
+    monkeypatch.setattr("followups.selectors.WORKLIST_LIMIT", 2)
+    nurse = staff["nurse"]
+    pooled = [
+        task(patient=patient, department=internal_medicine, due_date=_day(0), offset_days=offset) for offset in range(3)
+    ]
+    own = task(patient=patient, assignee=nurse, assignee_role="", due_date=_day(0), offset_days=9)
+    client = _signed_in(client, nurse)
+
+    first = client.get("/followups/", {"when": "today"})
+    second = client.get("/followups/", {"when": "today", "page": 2})
+    too_far = client.get("/followups/", {"when": "today", "page": 51})
+
+    assert [row.pk for row in first.context["tasks"]] == [pooled[0].pk, pooled[1].pk]
+    assert [row.pk for row in second.context["tasks"]] == [pooled[2].pk, own.pk]
+    assert (first.context["page"].has_next, second.context["page"].has_next) == (True, False)
+    assert 'href="?when=today&amp;page=2"' in first.content.decode()
+    assert too_far.status_code == 400
+
+
 @pytest.mark.parametrize("rows", [2, 12])
 def test_the_worklist_query_count_does_not_grow_with_rows(
     client, staff, patient, internal_medicine, django_assert_num_queries, rows
@@ -109,9 +152,9 @@ def test_the_worklist_query_count_does_not_grow_with_rows(
     client = _signed_in(client, staff["nurse"])
     ContentType.objects.get_for_model(AuditEntry)  # cached per process; the first page of a run would load it
 
-    # The session (unless Redis holds it), user, permissions (2), roles, departments; alerts waiting, counts,
-    # rows, audit entry.
-    with django_assert_num_queries(9 + SESSION_QUERIES):
+    # The session (unless Redis holds it), user, permissions (2), roles, departments; alerts waiting; counts and
+    # keys of the pool and of the tasks given to or claimed by the nurse (2 each), the page's rows, audit entry.
+    with django_assert_num_queries(12 + SESSION_QUERIES):
         response = client.get("/followups/")
 
     assert len(response.context["tasks"]) == rows
