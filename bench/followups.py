@@ -516,6 +516,13 @@ def _responses_fill(total: int) -> int:
             "'flag', CASE WHEN recommend >= 7 THEN '' ELSE 'warning' END)"
         ]
     )
+    # The statistics columns `response_save` fills for a completed satisfaction survey: the overall mean,
+    # the recommendation and the score of each answered item (an option's score is its code here).
+    overall = mean(items)
+    item_scores = ", ".join(
+        f"'{link_id}', {'pharm_decoction_value' if link_id == 'pharm_decoction' else link_id}::float"
+        for link_id in items
+    )
     answers = ", ".join(
         ["'department', department_code", "'doctor', doctor_username"]
         + [f"'{link_id}', {link_id}::text" for link_id in items if link_id != "pharm_decoction"]
@@ -525,7 +532,8 @@ def _responses_fill(total: int) -> int:
         WITH people AS (
             SELECT array_agg(id) AS ids FROM patients_patient WHERE merged_into_id IS NULL
         ), doctors AS (
-            SELECT array_agg(d.code ORDER BY u.id) AS departments, array_agg(u.username ORDER BY u.id) AS usernames
+            SELECT array_agg(d.code ORDER BY u.id) AS departments, array_agg(u.username ORDER BY u.id) AS usernames,
+                   array_agg(d.id ORDER BY u.id) AS department_ids, array_agg(u.id ORDER BY u.id) AS doctor_ids
             FROM {_CLINICAL_DOCTORS}
         ), drawn AS (
             SELECT g,
@@ -534,11 +542,12 @@ def _responses_fill(total: int) -> int:
                    (ARRAY[5, 5, 5, 4, 4, 4, 4, 3, 3, 2])[1 + floor(random() * 10)::int] AS mood,
                    random() < 0.35 AS used_decoction,
                    random() AS moment, random() AS how, random() AS remark,
-                   doctors.departments, doctors.usernames
+                   doctors.departments, doctors.usernames, doctors.department_ids, doctors.doctor_ids
             FROM generate_series(1, %(missing)s) g, people, doctors
         ), answered AS (
             SELECT g, patient_id, moment, how, remark, used_decoction, mood,
                    departments[doctor_index] AS department_code, usernames[doctor_index] AS doctor_username,
+                   department_ids[doctor_index] AS department_id, doctor_ids[doctor_index] AS doctor_id,
                    {item_values},
                    CASE WHEN used_decoction THEN least(5, greatest(1, mood + (ARRAY[-1, 0, 0, 1])[1 + floor(random() * 4)::int]))::int END
                        AS pharm_decoction_value
@@ -551,7 +560,8 @@ def _responses_fill(total: int) -> int:
             FROM answered
         )
         INSERT INTO followups_questionnaireresponse (uuid, created_at, updated_at, status, answers, scores, source,
-            completed_at, answered_by_id, patient_id, version_id)
+            completed_at, answered_by_id, patient_id, version_id, satisfaction, recommendation, item_scores,
+            department_id, doctor_id)
         SELECT gen_random_uuid(), completed_at - interval '3 minutes', completed_at, 'completed',
                jsonb_build_object({answers})
                    || CASE WHEN used_decoction THEN jsonb_build_object('pharm_decoction', pharm_decoction_value::text)
@@ -562,18 +572,23 @@ def _responses_fill(total: int) -> int:
                            ELSE '{{}}'::jsonb END,
                jsonb_strip_nulls(jsonb_build_object({scores})),
                CASE WHEN how < 0.6 THEN 'sms' WHEN how < 0.9 THEN 'phone' ELSE 'email' END,
-               completed_at, NULL, patient_id, %(version)s
+               completed_at, NULL, patient_id, %(version)s,
+               {overall}, recommend,
+               jsonb_strip_nulls(jsonb_build_object({item_scores})),
+               department_id, doctor_id
         FROM scored
+        -- Responses arrive over time: the table holds them in the order they were completed.
+        ORDER BY completed_at
     """  # noqa: S608 (item codes and SQL fragments are built from the built-in definition, not input)
     return _execute(sql, {"missing": missing, "version": version.pk})
 
 
 def _responses_check(sample: int = 200) -> None:
-    """Sampled responses of the survey checked and scored again in Python: what the fill wrote is what
-    `response_save` would have stored."""
+    """Sampled responses of the survey checked and scored again in Python: what the fill wrote (answers,
+    scores and the statistics columns) is what `response_save` would have stored."""
     from followups.builtin import outpatient_satisfaction
     from followups.models import Questionnaire, QuestionnaireResponse
-    from followups.scoring import scores_compute
+    from followups.scoring import satisfaction_figures, scores_compute
     from followups.services.responses import answers_for
 
     version = (
@@ -582,11 +597,18 @@ def _responses_check(sample: int = 200) -> None:
     for response in QuestionnaireResponse.objects.filter(version=version).order_by("?")[:sample]:
         assert answers_for(version.items, response.answers, complete=True) == response.answers, response.answers
         assert scores_compute(version.items, version.scoring, response.answers) == response.scores, response.scores
+        figures = satisfaction_figures(version.items, version.scoring, response.answers, response.scores)
+        stored = {field: getattr(response, field) for field in figures}
+        assert figures == stored, (figures, stored)
+        assert response.department.code == response.answers["department"], response.department_id
+        assert response.doctor.username == response.answers["doctor"], response.doctor_id
 
 
 def _dashboard_paths(questionnaire) -> list[tuple[str, str]] | None:
     from django.urls import NoReverseMatch, reverse
     from django.utils import timezone
+
+    from hcrm.models import Department
 
     try:
         satisfaction = reverse("analytics:satisfaction")
@@ -594,16 +616,17 @@ def _dashboard_paths(questionnaire) -> list[tuple[str, str]] | None:
     except NoReverseMatch:
         return None
     today = timezone.localdate()
+    nk = Department.objects.get(code="NK").pk
     quarter = f"from={today - dt.timedelta(days=90)}&to={today}"
     year = f"from={today - dt.timedelta(days=365)}&to={today}"
     return [
         ("satisfaction, no filter", satisfaction),
         ("satisfaction, last 90 days", f"{satisfaction}?{quarter}"),
-        ("satisfaction, a year, one department", f"{satisfaction}?{year}&department=NK"),
+        ("satisfaction, a year, one department", f"{satisfaction}?{year}&department={nk}"),
         ("satisfaction, a year, the questionnaire", f"{satisfaction}?{year}&questionnaire={questionnaire}"),
         ("follow-up KPIs, no filter", kpis),
         ("follow-up KPIs, last 90 days", f"{kpis}?{quarter}"),
-        ("follow-up KPIs, a year, one department", f"{kpis}?{year}&department=NK"),
+        ("follow-up KPIs, a year, one department", f"{kpis}?{year}&department={nk}"),
     ]
 
 
@@ -629,8 +652,8 @@ def _satisfaction(report: Report, *, total: int) -> None:
         "and scored again by `answers_for` and `scores_compute` come out identical).",
         "",
     ]
-    # Questionnaires are picked by their public id in the console's filters (the plan form's, for one).
-    paths = _dashboard_paths(Questionnaire.objects.get(code=outpatient_satisfaction.CODE).uuid)
+    # The dashboard's filters take the department's and the questionnaire's ids.
+    paths = _dashboard_paths(Questionnaire.objects.get(code=outpatient_satisfaction.CODE).pk)
     if paths is None:
         lines.append("Satisfaction dashboard not available in this build (`analytics:satisfaction` does not resolve).")
         report.section("Satisfaction dashboard", lines)
