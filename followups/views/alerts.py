@@ -49,6 +49,7 @@ class AlertFilterForm(forms.Form):
         label=gettext_lazy("Department"),
         to_field_name="code",
         required=False,
+        empty_label=gettext_lazy("All departments"),
     )
 
     def apply(self, alerts):
