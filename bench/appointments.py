@@ -64,7 +64,8 @@ def seed(*, patients: int, doctors: int = DOCTORS, slots_per_doctor: int = SLOTS
 
     run = f"{int(time.time()) % 1_000_000:06d}"
     rng = random.Random(int(run))
-    department, _created = Department.objects.get_or_create(code="BK", defaults={"name": "放号科"})
+    # A department of its own per run: "free that day" counts this run's doctors, not those of earlier runs.
+    department = Department.objects.create(code=f"BK{run}", name=f"放号科 {run}")
     day = timezone.localdate() + dt.timedelta(days=7)
     starts = timezone.make_aware(dt.datetime.combine(day, dt.time(8, 0)))
     never = timezone.now() + dt.timedelta(days=365)

@@ -10,13 +10,13 @@ import json
 import time
 import uuid
 
-from django.db.models import F, Sum
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from appointments.models import BookingChannel, FamilyMember, Slot
+from appointments.models import BookingChannel, FamilyMember
+from appointments.selectors import slot_to_book
 from appointments.services import BookingDoor, BookingRefused, appointment_book
 from hcrm.urls import urlpatterns as project_urlpatterns
 
@@ -54,7 +54,7 @@ def book(request: HttpRequest) -> JsonResponse:
     )
     if member is None:
         return JsonResponse({"code": "forbidden"}, status=403)
-    slot = Slot.objects.select_related("schedule").filter(uuid=slot_key).first()
+    slot = slot_to_book(slot_key)
     if slot is None:
         return JsonResponse({"code": "not_found"}, status=404)
     door = BookingDoor(channel=BookingChannel.ONLINE, portal_account=member.account)
@@ -64,19 +64,9 @@ def book(request: HttpRequest) -> JsonResponse:
         body: dict = {"code": refusal.rule}
         if refusal.rule == "full":
             # What the booking page would refresh: places still free online with this doctor and in the
-            # department that day.
-            free = (
-                Slot.objects.filter(
-                    schedule__department_id=slot.schedule.department_id,
-                    schedule__date=slot.schedule.date,
-                    schedule__status="open",
-                )
-                .values("schedule_id")
-                .annotate(free=Sum(F("capacity_online") - F("taken_online")))
-            )
-            by_session = {row["schedule_id"]: row["free"] for row in free}
-            body["free_in_session"] = by_session.get(slot.schedule_id, 0)
-            body["free_that_day"] = sum(by_session.values())
+            # department that day, read with the slot.
+            body["free_in_session"] = slot.free_in_session
+            body["free_that_day"] = slot.free_that_day
         return JsonResponse(body, status=409)
     return JsonResponse({"appointment": str(appointment.uuid), "visit_number": appointment.visit_number}, status=201)
 

@@ -220,14 +220,17 @@ def appointment_hold(
 ) -> Appointment:
     """Hold a place in `slot` for a few minutes while the patient confirms.
 
-    `offer` is the waitlist handing on a freed place: it is the hospital's to give, so any channel's
+    A slot loaded with its session is taken as read (see `_take`); `offer` is the waitlist handing on a freed place: it is the hospital's to give, so any channel's
     share may carry it, released or not.
     """
     return _take(patient=patient, slot=slot, door=door, now=now, book=False, minutes=minutes, offer=offer)
 
 
 def appointment_book(*, patient: Patient, slot: Slot, door: BookingDoor, now: dt.datetime | None = None) -> Appointment:
-    """Book a place with the session's next visit number in one step, and tell the patient."""
+    """Book a place with the session's next visit number in one step, and tell the patient.
+
+    A slot loaded with its session is taken as read (see `_take`).
+    """
     return _take(patient=patient, slot=slot, door=door, now=now, book=True)
 
 
@@ -241,9 +244,16 @@ def _take(
     minutes: int | None = None,
     offer: bool = False,
 ) -> Appointment:
+    """Hold or book one place of `slot`.
+
+    A `slot` loaded with its session (`select_related("schedule")`, in this request) is not read again:
+    the rules that depend on it and the quick "full" answer use that read, and the conditional update
+    and the session's status read under its lock decide in the end. A slot without its session is read.
+    """
     now = now or timezone.now()
     policy = booking_policy()
-    slot = Slot.objects.select_related("schedule").get(pk=slot.pk)
+    if not Slot.schedule.is_cached(slot):
+        slot = Slot.objects.select_related("schedule").get(pk=slot.pk)
     schedule = slot.schedule
     rules_door = BookingDoor(channel=BookingChannel.WINDOW) if offer else door
     slot_rules_check(slot=slot, door=rules_door, now=now)
@@ -268,6 +278,8 @@ def _take(
             booked_by=door.staff,
             portal_account=door.portal_account,
         )
+        if Schedule.doctor.is_cached(schedule):  # the confirmation names the doctor
+            appointment.doctor = schedule.doctor
         # A stop (停诊) takes the session's slots before its status: a booking that waited for its place
         # behind a stop reads the status again here and gives up.
         if book:
@@ -434,6 +446,8 @@ def appointment_reschedule(
                 field="appointment",
             )
         appointment_cancel(appointment=old, by=CancelledBy.RESCHEDULE, actor=door.staff, now=now, notify=False)
+        # Read after the cancel: moving within the same slot counts the place just given back.
+        slot = Slot.objects.select_related("schedule").get(pk=slot.pk)
         new = appointment_book(patient=old.patient, slot=slot, door=door, now=now)
         old.rescheduled_to = new
         old.save(update_fields=["rescheduled_to", "updated_at"])
