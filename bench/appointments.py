@@ -368,6 +368,77 @@ def double_bookings(schedule_ids: list[int]) -> dict[str, int]:
     }
 
 
+# --- in process ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Cost:
+    path: str
+    answer: str
+    statements: str
+    wall: Timing
+    cpu: Timing
+
+
+def in_process_costs(*, patients: int = 130) -> list[Cost]:
+    """Statements and time per answer of the booking door in this process (Django's test client, no HTTP
+    server, nothing else running here): a booking, a refusal of a full slot, and a refusal because the
+    patient already has a booking with that doctor that day; GET /health/ beside them."""
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client as TestClient
+    from django.test import override_settings
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from appointments.models import Schedule
+
+    seeded = seed(patients=patients, doctors=2, burst=9)
+    Schedule.objects.filter(pk__in=seeded.schedule_ids).update(releases_at=timezone.now())
+    slots = seeded.slots[0]
+    bookers = seeded.patients[1 : len(slots) - 9]
+    others = seeded.patients[len(slots) : patients]
+
+    def measure(path: str, tries: list[tuple[str, str, str]], url: str = "/bench/book/") -> Cost:
+        walls, cpus, counts, answers = [], [], Counter(), Counter()
+        for cookie, patient, slot in tries:
+            client = TestClient()
+            client.cookies[settings.SESSION_COOKIE_NAME] = cookie
+            with CaptureQueriesContext(connection) as queries:
+                wall, cpu = time.perf_counter(), time.thread_time()
+                if slot:
+                    response = client.post(url, {"patient": patient, "slot": slot}, content_type="application/json")
+                else:
+                    response = client.get(url)
+                walls.append((time.perf_counter() - wall) * 1000)
+                cpus.append((time.thread_time() - cpu) * 1000)
+            counts[len(queries.captured_queries)] += 1
+            answers[f"{response.status_code} {response.json().get('code', '') if slot else ''}".strip()] += 1
+        return Cost(
+            path,
+            ", ".join(answers),
+            "–".join(str(count) for count in sorted({min(counts), max(counts)})),
+            Timing(path, walls),
+            Timing(path, cpus),
+        )
+
+    with override_settings(ROOT_URLCONF="bench.booking_urls"):
+        # Warm-up: a booking and a refusal load the code paths and prepare the statements.
+        measure("warm-up", [(*seeded.patients[0], slots[0]), (*others[0], slots[0])])
+        costs = [
+            measure(
+                "a booking", [(cookie, patient, slots[index + 1]) for index, (cookie, patient) in enumerate(bookers)]
+            ),
+            measure("refused: the slot is full", [(cookie, patient, slots[0]) for cookie, patient in others[1:]]),
+            measure(
+                "refused: one booking per doctor per day",
+                [(cookie, patient, slots[-1]) for cookie, patient in bookers],
+            ),
+            measure("GET /health/", [("", "", "")] * 200, url="/health/"),
+        ]
+    return costs
+
+
 # --- the section ------------------------------------------------------------------------------------------
 
 
@@ -482,6 +553,7 @@ def booking(
         results = [_burst(port, one, connections) for one, connections in zip(seeded, bursts, strict=True)]
     finally:
         stop_server(server)
+    costs = in_process_costs()
 
     labels = [
         "client connections",
@@ -529,5 +601,14 @@ def booking(
             "Latency is measured at the client from sending to the whole answer; with every patient arriving at "
             "once it includes the wait for a free server thread. The machine is shared: its load average is noted "
             "beside each burst.",
+            "",
+            "What one answer of the door costs in process, without the HTTP server or other requests (Django's test "
+            "client; statements as Django counts them, BEGIN and COMMIT included; CPU is this thread's time, the rest "
+            f"of the wall time is waiting for PostgreSQL; machine load {_load()}):",
+            "",
+            *table(
+                ["path", "answers", "statements", "wall p50", "CPU p50"],
+                [[cost.path, cost.answer, cost.statements, ms(cost.wall.p50), ms(cost.cpu.p50)] for cost in costs],
+            ),
         ],
     )
