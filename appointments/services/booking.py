@@ -234,8 +234,8 @@ def appointment_hold(
 ) -> Appointment:
     """Hold a place in `slot` for a few minutes while the patient confirms.
 
-    A slot loaded with its session is taken as read (see `_take`); `offer` is the waitlist handing on a freed place: it is the hospital's to give, so any channel's
-    share may carry it, released or not.
+    `offer` is the waitlist handing on a freed place: it is the hospital's to give, so any channel's
+    share may carry it, released or not. A slot loaded with its session is taken as read (see `_take`).
     """
     return _take(patient=patient, slot=slot, door=door, now=now, book=False, minutes=minutes, offer=offer)
 
