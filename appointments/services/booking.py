@@ -212,6 +212,14 @@ def _next_visit_number(schedule_id: int) -> int | None:
     return row[0] if row else None
 
 
+def _still_open(schedule_id: int) -> bool:
+    """Whether the session is open now (read again: a stop may have committed while this waited for its place)."""
+    table = connection.ops.quote_name(Schedule._meta.db_table)
+    with connection.cursor() as cursor:
+        statement_run(cursor, f"SELECT status FROM {table} WHERE id = %s", [schedule_id])  # noqa: S608
+        return cursor.fetchone()[0] == ScheduleStatus.OPEN
+
+
 def _stopped() -> BookingRefused:
     return BookingRefused("stopped", _("This clinic session has been stopped (停诊); choose another."))
 
@@ -303,7 +311,7 @@ def _take(
                 raise _stopped()
             appointment.booked_at = now
         else:
-            if Schedule.objects.filter(pk=schedule.pk).values_list("status", flat=True).get() != ScheduleStatus.OPEN:
+            if not _still_open(schedule.pk):
                 raise _stopped()
             appointment.status = AppointmentStatus.HELD
             appointment.hold_expires_at = now + dt.timedelta(minutes=minutes or policy.hold_minutes)
