@@ -3,15 +3,20 @@
 Seeds doctors with one released session each of single-place online slots, starts gunicorn against the
 benchmark database, then every simulated patient (their own portal account, family member and signed-in
 session cookie) books at the same moment: they try slots of the doctors not yet known full, at random,
-until one takes them, every place is taken, or they give up after a few tries. The same server's
+until one takes them, every place is taken, or they give up after a few tries. The clients keep one
+keep-alive connection each, as a gateway in front of the server would. The burst runs twice on fresh
+doctors and patients: with as many client connections as the server answers at once (its workers ×
+threads), and with 32 for comparison, where the rest of the connections only queue. The same server's
 `/health/` rate, under the same number of client connections, is the framework's ceiling.
 
-    python -m bench.run --reuse --only booking [--booking-patients 2000] [--output /tmp/bench.md]
+    python -m bench.run --reuse --only booking [--booking-patients 2000] [--booking-clients N] [--output /tmp/bench.md]
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import http.client
+import json
 import os
 import random
 import signal
@@ -31,11 +36,13 @@ SLOTS_PER_DOCTOR = 30
 SLOT_MINUTES = 5
 # A patient gives up after this many refusals (a full slot, say) without every doctor being full.
 MAX_TRIES = 12
-# Client connections open at once: the simulated patients queue behind them as at a gateway.
-CLIENTS = 32
-# On 2 cores: sync-style threads that each hold one database connection.
+# On 2 cores shared with PostgreSQL and the clients: threads that each hold one database connection.
 SERVER_WORKERS = 4
 SERVER_THREADS = 2
+# Client connections open at once: the simulated patients queue behind them as at a gateway. By default
+# as many as the server answers at once; more only measure the wait in its queue, shown for comparison.
+CLIENTS = SERVER_WORKERS * SERVER_THREADS
+COMPARE_CLIENTS = 32
 HEALTH_REQUESTS = 4_000
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华玉萍红娥玲芬燕彬鑫宇浩然子涵欣怡梓轩雨泽思远佳琪"
@@ -51,20 +58,21 @@ class Seeded:
     patients: list[tuple[str, str]]
 
 
-def seed(*, patients: int, doctors: int = DOCTORS, slots_per_doctor: int = SLOTS_PER_DOCTOR) -> Seeded:
+def seed(*, patients: int, doctors: int = DOCTORS, slots_per_doctor: int = SLOTS_PER_DOCTOR, burst: int = 0) -> Seeded:
     """Doctors with one unreleased session of single-place online slots; patients signed in to the portal."""
     from django.contrib.sessions.backends.db import SessionStore
     from django.contrib.sessions.models import Session
     from django.utils import timezone
 
     from appointments.models import FamilyMember, PortalAccount, Schedule, Slot
-    from bench.booking_urls import SESSION_KEY
+    from appointments.portal.session import ACCOUNT_KEY, IDLE_SECONDS, SEEN_AT_KEY, SIGNED_IN_AT_KEY
     from hcrm.models import Department, User
     from patients.models import Patient
 
-    run = f"{int(time.time()) % 1_000_000:06d}"
+    run = f"{int(time.time()) % 100_000:05d}{burst}"
     rng = random.Random(int(run))
-    department, _created = Department.objects.get_or_create(code="BK", defaults={"name": "放号科"})
+    # A department of its own per run: "free that day" counts this run's doctors, not those of earlier runs.
+    department = Department.objects.create(code=f"BK{run}", name=f"放号科 {run}")
     day = timezone.localdate() + dt.timedelta(days=7)
     starts = timezone.make_aware(dt.datetime.combine(day, dt.time(8, 0)))
     never = timezone.now() + dt.timedelta(days=365)
@@ -108,12 +116,21 @@ def seed(*, patients: int, doctors: int = DOCTORS, slots_per_doctor: int = SLOTS
         FamilyMember(account=account, patient=person, relationship="self")
         for account, person in zip(accounts, people, strict=True)
     )
+    # Signed in just now, as `portal_sign_in` leaves a session.
     store = SessionStore()
-    expires = timezone.now() + dt.timedelta(hours=8)
+    signed_in_at = int(time.time())
+    expires = timezone.now() + dt.timedelta(seconds=IDLE_SECONDS)
     sessions = Session.objects.bulk_create(
         Session(
             session_key=f"bench{run}{index:06d}".ljust(32, "x"),
-            session_data=store.encode({SESSION_KEY: account.pk}),
+            session_data=store.encode(
+                {
+                    ACCOUNT_KEY: account.pk,
+                    SIGNED_IN_AT_KEY: signed_in_at,
+                    SEEN_AT_KEY: signed_in_at,
+                    "_session_expiry": IDLE_SECONDS,
+                }
+            ),
             expire_date=expires,
         )
         for index, account in enumerate(accounts)
@@ -137,17 +154,16 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(port: int, log: Path) -> subprocess.Popen:
+def start_server(port: int, log: Path, *, workers: int, threads: int) -> subprocess.Popen:
     """gunicorn with the project's settings plus the bench booking door, on the benchmark database."""
-    import requests
     from django.conf import settings
 
     gunicorn = Path(sys.executable).with_name("gunicorn")
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.booking_settings", "LOG_LEVEL": "WARNING"}
     with log.open("wb") as output:
         server = subprocess.Popen(
-            [str(gunicorn), "hcrm.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", str(SERVER_WORKERS),
-             "--worker-class", "gthread", "--threads", str(SERVER_THREADS), "--backlog", "4096",
+            [str(gunicorn), "hcrm.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+             "--worker-class", "gthread", "--threads", str(threads), "--backlog", "4096",
              "--keep-alive", "30", "--log-level", "warning"],
             env=env, cwd=settings.BASE_DIR, stdout=output, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -156,9 +172,9 @@ def start_server(port: int, log: Path) -> subprocess.Popen:
         if server.poll() is not None:
             break
         try:
-            if requests.get(f"http://127.0.0.1:{port}/health/", timeout=2).status_code == 200:
+            if Client(port).send("GET", "/health/")[0] == 200:
                 return server
-        except requests.RequestException:
+        except OSError:
             pass
         time.sleep(0.2)
     stop_server(server)
@@ -176,6 +192,43 @@ def stop_server(server: subprocess.Popen) -> None:
 # --- the clients ------------------------------------------------------------------------------------------
 
 
+class Client:
+    """One keep-alive connection to the server, on the standard library's HTTP client: the load generator
+    shares the cores with the server, so it spends as little of them as it can."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.connection: http.client.HTTPConnection | None = None
+
+    def send(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+        """(status, headers, body); a keep-alive connection the server closed meanwhile is opened again."""
+        for attempt in (1, 2):
+            reused = self.connection is not None
+            if self.connection is None:
+                self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            try:
+                self.connection.request(method, path, body=body, headers=headers or {})
+                response = self.connection.getresponse()
+                return response.status, response.headers, response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.connection.close()
+                self.connection = None
+                if attempt == 2 or not reused:
+                    raise
+        raise AssertionError("unreachable")
+
+
+_clients = threading.local()
+
+
+def _client(port: int) -> Client:
+    """The calling thread's own connection."""
+    client = getattr(_clients, "client", None)
+    if client is None or client.port != port:
+        client = _clients.client = Client(port)
+    return client
+
+
 @dataclass
 class Burst:
     latencies_ms: list[float] = field(default_factory=list)
@@ -186,51 +239,49 @@ class Burst:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _patient_books(base: str, cookie: str, patient: str, slots: list[list[str]], rng: random.Random, burst: Burst):
+def _patient_books(port: int, cookie: str, patient: str, slots: list[list[str]], rng: random.Random, burst: Burst):
     """One patient: random slots of doctors not known full, until booked, all full, or out of patience."""
-    import requests
     from django.conf import settings
 
+    client = _client(port)
+    headers = {"Content-Type": "application/json", "Cookie": f"{settings.SESSION_COOKIE_NAME}={cookie}"}
     full_doctors: set[int] = set()
     tried: set[str] = set()
     latencies, views, answers = [], [], Counter()
     outcome = "gave_up"
-    with requests.Session() as session:
-        session.cookies.set(settings.SESSION_COOKIE_NAME, cookie, domain="127.0.0.1")
-        for _attempt in range(MAX_TRIES):
-            open_doctors = [index for index in range(len(slots)) if index not in full_doctors]
-            if not open_doctors:
-                outcome = "all_full"
-                break
-            doctor = rng.choice(open_doctors)
-            candidates = [slot for slot in slots[doctor] if slot not in tried]
-            if not candidates:
-                full_doctors.add(doctor)
-                continue
-            slot = rng.choice(candidates)
-            tried.add(slot)
-            started = time.perf_counter()
-            response = session.post(f"{base}/bench/book/", json={"patient": patient, "slot": slot}, timeout=60)
-            finished = time.perf_counter()
-            latencies.append((finished - started) * 1000)
-            views.append(float(response.headers.get("Server-Timing", "view;dur=nan").rpartition("=")[2]))
-            body = response.json()
-            answers[body.get("code", "booked") if response.status_code != 201 else "booked"] += 1
-            if response.status_code == 201:
-                outcome = "booked"
-                with burst.lock:
-                    burst.booked_at.append(finished)
-                break
-            if response.status_code != 409:
-                outcome = f"error {response.status_code}"
-                break
-            if body.get("free_that_day") == 0:
-                outcome = "all_full"
-                break
-            if body.get("free_in_session") == 0:
-                full_doctors.add(doctor)
-        else:
-            outcome = "gave_up"
+    for _attempt in range(MAX_TRIES):
+        open_doctors = [index for index in range(len(slots)) if index not in full_doctors]
+        if not open_doctors:
+            outcome = "all_full"
+            break
+        doctor = rng.choice(open_doctors)
+        candidates = [slot for slot in slots[doctor] if slot not in tried]
+        if not candidates:
+            full_doctors.add(doctor)
+            continue
+        slot = rng.choice(candidates)
+        tried.add(slot)
+        payload = json.dumps({"patient": patient, "slot": slot}).encode()
+        started = time.perf_counter()
+        status, response_headers, content = client.send("POST", "/bench/book/", payload, headers)
+        finished = time.perf_counter()
+        latencies.append((finished - started) * 1000)
+        views.append(float((response_headers.get("Server-Timing") or "view;dur=nan").rpartition("=")[2]))
+        body = json.loads(content) if response_headers.get("Content-Type") == "application/json" else {}
+        answers[body.get("code", "booked") if status != 201 else "booked"] += 1
+        if status == 201:
+            outcome = "booked"
+            with burst.lock:
+                burst.booked_at.append(finished)
+            break
+        if status != 409:
+            outcome = f"error {status}"
+            break
+        if body.get("free_that_day") == 0:
+            outcome = "all_full"
+            break
+        if body.get("free_in_session") == 0:
+            full_doctors.add(doctor)
     with burst.lock:
         burst.latencies_ms += latencies
         burst.view_ms += views
@@ -271,23 +322,17 @@ def _in_threads(clients: int, work: list, call, before_start=None) -> tuple[floa
     return started, time.perf_counter() - started
 
 
-def health_rate(base: str, clients: int, requests_total: int) -> tuple[float, Timing]:
+def health_rate(port: int, clients: int, requests_total: int) -> tuple[float, Timing]:
     """Requests/s of GET /health/ (one SELECT 1) with `clients` keep-alive connections: the framework ceiling."""
-    import requests
-
     latencies: list[float] = []
     lock = threading.Lock()
-    local = threading.local()
 
     def one(_item) -> None:
-        session = getattr(local, "session", None)
-        if session is None:
-            session = local.session = requests.Session()
         started = time.perf_counter()
-        response = session.get(f"{base}/health/", timeout=30)
+        status = _client(port).send("GET", "/health/")[0]
         elapsed = (time.perf_counter() - started) * 1000
-        if response.status_code != 200:
-            raise RuntimeError(f"/health/ answered {response.status_code}")
+        if status != 200:
+            raise RuntimeError(f"/health/ answered {status}")
         with lock:
             latencies.append(elapsed)
 
@@ -323,99 +368,247 @@ def double_bookings(schedule_ids: list[int]) -> dict[str, int]:
     }
 
 
+# --- in process ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Cost:
+    path: str
+    answer: str
+    statements: str
+    wall: Timing
+    cpu: Timing
+
+
+def in_process_costs(*, patients: int = 130) -> list[Cost]:
+    """Statements and time per answer of the booking door in this process (Django's test client, no HTTP
+    server, nothing else running here): a booking, a refusal of a full slot, and a refusal because the
+    patient already has a booking with that doctor that day; GET /health/ beside them."""
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client as TestClient
+    from django.test import override_settings
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from appointments.models import Schedule
+
+    seeded = seed(patients=patients, doctors=2, burst=9)
+    Schedule.objects.filter(pk__in=seeded.schedule_ids).update(releases_at=timezone.now())
+    slots = seeded.slots[0]
+    bookers = seeded.patients[1 : len(slots) - 9]
+    others = seeded.patients[len(slots) : patients]
+
+    def measure(path: str, tries: list[tuple[str, str, str]], url: str = "/bench/book/") -> Cost:
+        walls, cpus, counts, answers = [], [], Counter(), Counter()
+        for cookie, patient, slot in tries:
+            client = TestClient()
+            client.cookies[settings.SESSION_COOKIE_NAME] = cookie
+            with CaptureQueriesContext(connection) as queries:
+                wall, cpu = time.perf_counter(), time.thread_time()
+                if slot:
+                    response = client.post(url, {"patient": patient, "slot": slot}, content_type="application/json")
+                else:
+                    response = client.get(url)
+                walls.append((time.perf_counter() - wall) * 1000)
+                cpus.append((time.thread_time() - cpu) * 1000)
+            counts[len(queries.captured_queries)] += 1
+            answers[f"{response.status_code} {response.json().get('code', '') if slot else ''}".strip()] += 1
+        return Cost(
+            path,
+            ", ".join(answers),
+            "–".join(str(count) for count in sorted({min(counts), max(counts)})),
+            Timing(path, walls),
+            Timing(path, cpus),
+        )
+
+    with override_settings(ROOT_URLCONF="bench.booking_urls"):
+        # Warm-up: a booking and a refusal load the code paths and prepare the statements.
+        measure("warm-up", [(*seeded.patients[0], slots[0]), (*others[0], slots[0])])
+        costs = [
+            measure(
+                "a booking", [(cookie, patient, slots[index + 1]) for index, (cookie, patient) in enumerate(bookers)]
+            ),
+            measure("refused: the slot is full", [(cookie, patient, slots[0]) for cookie, patient in others[1:]]),
+            measure(
+                "refused: one booking per doctor per day",
+                [(cookie, patient, slots[-1]) for cookie, patient in bookers],
+            ),
+            measure("GET /health/", [("", "", "")] * 200, url="/health/"),
+        ]
+    return costs
+
+
 # --- the section ------------------------------------------------------------------------------------------
 
 
-def booking(report: Report, *, patients: int = 2_000, clients: int = CLIENTS) -> None:
+@dataclass
+class BurstResult:
+    clients: int
+    places: int
+    booked: int
+    burst: Burst
+    seconds: float
+    ceiling: float
+    health: Timing
+    checks: dict[str, int]
+    load: str
+
+    @property
+    def timing(self) -> Timing:
+        return Timing("booking", self.burst.latencies_ms)
+
+    @property
+    def request_rate(self) -> float:
+        return len(self.burst.latencies_ms) / self.seconds
+
+    @property
+    def ratio(self) -> float:
+        return self.request_rate / self.ceiling
+
+
+def _load() -> str:
+    one, five, _fifteen = os.getloadavg()
+    return f"{one:.1f} (1 min), {five:.1f} (5 min)"
+
+
+def _burst(port: int, seeded: Seeded, clients: int) -> BurstResult:
+    """Release the seeded sessions to every patient at once over `clients` connections, then the ceiling."""
     from django.utils import timezone
 
     from appointments.models import Appointment, Schedule
 
-    started = time.perf_counter()
-    seeded = seed(patients=patients)
-    seed_seconds = time.perf_counter() - started
-    places = sum(len(slots) for slots in seeded.slots)
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = Path(os.environ.get("BENCH_LOG_DIR", tempfile.gettempdir())) / f"hcrm-bench-booking-{os.getpid()}.log"
-    server = start_server(port, log)
+    # Warm-up: every server thread opens its database connection and loads its code paths.
+    health_rate(port, clients, 200)
     burst = Burst()
+    rng = random.Random(2026)
+    work = [(cookie, patient, random.Random(rng.random())) for cookie, patient in seeded.patients]
+
+    def release() -> None:
+        Schedule.objects.filter(pk__in=seeded.schedule_ids).update(releases_at=timezone.now())
+
+    load = _load()
+    _started, seconds = _in_threads(
+        clients,
+        work,
+        lambda item: _patient_books(port, item[0], item[1], seeded.slots, item[2], burst),
+        before_start=release,
+    )
+    burst_started = _started
+    ceiling, health = health_rate(port, clients, HEALTH_REQUESTS)
+    burst.booked_at = [moment - burst_started for moment in burst.booked_at]
+    return BurstResult(
+        clients=clients,
+        places=sum(len(slots) for slots in seeded.slots),
+        booked=Appointment.objects.filter(schedule_id__in=seeded.schedule_ids, status="booked").count(),
+        burst=burst,
+        seconds=seconds,
+        ceiling=ceiling,
+        health=health,
+        checks=double_bookings(seeded.schedule_ids),
+        load=load,
+    )
+
+
+def _column(result: BurstResult) -> list[str]:
+    burst, timing = result.burst, result.timing
+    view = Timing("view", burst.view_ms)
+    last_booked = max(burst.booked_at) if burst.booked_at else float("nan")
+    booking_rate = len(burst.booked_at) / last_booked if burst.booked_at else 0.0
+    return [
+        f"**{result.clients}**",
+        f"**{result.booked}** of {result.places} places",
+        f"**{booking_rate:,.0f}/s** ({len(burst.booked_at)} in {last_booked:.2f} s)",
+        f"{len(burst.latencies_ms):,} in {result.seconds:.2f} s = **{result.request_rate:,.0f} requests/s**",
+        f"p50 {ms(timing.p50)}, **p95 {ms(timing.p95)}**, p99 {ms(timing.p99)}",
+        f"p50 {ms(view.p50)}, p95 {ms(view.p95)}, p99 {ms(view.p99)}",
+        ", ".join(f"{code} {count:,}" for code, count in burst.answers.most_common()),
+        ", ".join(f"{code} {count:,}" for code, count in burst.outcomes.most_common()),
+        f"{result.ceiling:,.0f} requests/s; p50 {ms(result.health.p50)}, p95 {ms(result.health.p95)}",
+        f"**{result.ratio:.2f}**",
+        *[f"**{count}**" for count in result.checks.values()],
+        "met" if timing.p95 < 100 else "not met",
+        "met" if result.ratio >= 1 / 3 else "not met",
+        result.load,
+    ]
+
+
+def booking(
+    report: Report,
+    *,
+    patients: int = 2_000,
+    clients: int = CLIENTS,
+    compare_clients: int = COMPARE_CLIENTS,
+    workers: int = SERVER_WORKERS,
+    threads: int = SERVER_THREADS,
+) -> None:
+    started = time.perf_counter()
+    bursts = [clients] if compare_clients == clients else [clients, compare_clients]
+    seeded = [seed(patients=patients, burst=index) for index in range(len(bursts))]
+    seed_seconds = time.perf_counter() - started
+    port = _free_port()
+    log = Path(os.environ.get("BENCH_LOG_DIR", tempfile.gettempdir())) / f"hcrm-bench-booking-{os.getpid()}.log"
+    server = start_server(port, log, workers=workers, threads=threads)
     try:
-        # Warm-up: every server thread opens its database connection and loads its code paths.
-        health_rate(base, clients, 200)
-        rng = random.Random(2026)
-        work = [(cookie, patient, random.Random(rng.random())) for cookie, patient in seeded.patients]
-
-        def release() -> None:
-            Schedule.objects.filter(pk__in=seeded.schedule_ids).update(releases_at=timezone.now())
-
-        burst_started, burst_seconds = _in_threads(
-            clients,
-            work,
-            lambda item: _patient_books(base, item[0], item[1], seeded.slots, item[2], burst),
-            before_start=release,
-        )
-        ceiling, health_timing = health_rate(base, clients, HEALTH_REQUESTS)
+        results = [_burst(port, one, connections) for one, connections in zip(seeded, bursts, strict=True)]
     finally:
         stop_server(server)
+    costs = in_process_costs()
 
-    checks = double_bookings(seeded.schedule_ids)
-    booked = Appointment.objects.filter(schedule_id__in=seeded.schedule_ids, status="booked").count()
-    timing = Timing("booking", burst.latencies_ms)
-    view_timing = Timing("view", burst.view_ms)
-    requests_total = len(burst.latencies_ms)
-    request_rate = requests_total / burst_seconds
-    all_booked_seconds = (max(burst.booked_at) - burst_started) if burst.booked_at else float("nan")
-    booking_rate = len(burst.booked_at) / all_booked_seconds if burst.booked_at else 0.0
-    ratio = request_rate / ceiling
-    verdict_p95 = "met" if timing.p95 < 100 else "not met"
-    verdict_ratio = "met" if ratio >= 1 / 3 else "not met"
+    labels = [
+        "client connections",
+        "bookings made",
+        "bookings/s (release to last place taken)",
+        "booking requests (incl. refusals)",
+        "booking request latency",
+        "of which in the view (Server-Timing: portal sign-in check to answer)",
+        "answers",
+        "patients",
+        "framework ceiling: GET /health/ on the same server, same connections",
+        "booking requests/s ÷ ceiling",
+        *results[0].checks,
+        "goal: p95 under 100 ms",
+        "goal: at least a third of the ceiling",
+        "machine load before the burst",
+    ]
+    columns = [_column(result) for result in results]
+    headers = ["figure", *[f"{result.clients} connections" for result in results]]
     report.section(
         "Booking at release time (放号)",
         [
-            f"{DOCTORS} doctors × {SLOTS_PER_DOCTOR} single-place online slots = {places} places, released at one "
-            f"moment to {patients:,} patients, each with their own portal account and signed-in session, booking "
-            f"through gunicorn ({SERVER_WORKERS} workers × {SERVER_THREADS} threads, gthread) on PostgreSQL from "
-            f"{clients} client connections on the same machine. A patient tries random slots of the doctors not yet "
-            f"known full (a refusal says how many places the doctor and the department still have that day) until "
-            f"booked, every place is taken, or {MAX_TRIES} tries. The door is a bench-only endpoint (`bench/booking_urls.py`: session → "
-            "portal account → family member → `appointment_book`, which queues the confirmation in the outbox in "
-            f"the same transaction). Seeding took {seed_seconds:.1f} s.",
+            f"{DOCTORS} doctors × {SLOTS_PER_DOCTOR} single-place online slots = {results[0].places} places, "
+            f"released at one moment to {patients:,} patients, each with their own portal account and signed-in "
+            f"session, booking through gunicorn ({workers} workers × {threads} threads, gthread: {workers * threads} "
+            "requests in flight at most) on PostgreSQL, from client connections on the same machine. The burst "
+            f"runs {'once' if len(results) == 1 else 'twice, on fresh doctors and patients'}: "
+            + " and ".join(f"{result.clients} connections" for result in results)
+            + (
+                f" ({clients} is what the server answers at once; with {compare_clients} the other connections only "
+                "wait in its queue)."
+                if len(results) > 1
+                else "."
+            )
+            + " A patient tries random slots of the doctors not yet known full (a refusal says how many places the "
+            "doctor and the department still have that day) until booked, every place is taken, or "
+            f"{MAX_TRIES} tries. The door is a bench-only JSON endpoint (`bench/booking_urls.py`) running the "
+            "portal's own code: its sign-in session check (`portal_required`), the account's family member, the "
+            "slot as booking reads it (`slot_to_book`), then `appointment_book`, the service every door calls, "
+            "which queues the confirmation in the outbox in the same transaction. It books in one step where the "
+            f"portal holds then confirms. Seeding took {seed_seconds:.1f} s.",
             "",
-            *table(
-                ["figure", "value"],
-                [
-                    ["bookings made", f"**{booked}** of {places} places"],
-                    [
-                        "bookings/s (release to last place taken)",
-                        f"**{booking_rate:,.0f}/s** ({len(burst.booked_at)} in {all_booked_seconds:.2f} s)",
-                    ],
-                    [
-                        "booking requests (incl. refusals)",
-                        f"{requests_total:,} in {burst_seconds:.2f} s = **{request_rate:,.0f} requests/s**",
-                    ],
-                    [
-                        "booking request latency",
-                        f"p50 {ms(timing.p50)}, **p95 {ms(timing.p95)}**, p99 {ms(timing.p99)}",
-                    ],
-                    [
-                        "of which in the view (Server-Timing: session to answer, one transaction)",
-                        f"p50 {ms(view_timing.p50)}, p95 {ms(view_timing.p95)}, p99 {ms(view_timing.p99)}",
-                    ],
-                    ["answers", ", ".join(f"{code} {count:,}" for code, count in burst.answers.most_common())],
-                    ["patients", ", ".join(f"{code} {count:,}" for code, count in burst.outcomes.most_common())],
-                    [
-                        "framework ceiling: GET /health/ on the same server",
-                        f"{ceiling:,.0f} requests/s; p50 {ms(health_timing.p50)}, p95 {ms(health_timing.p95)}",
-                    ],
-                    ["booking requests/s ÷ ceiling", f"**{ratio:.2f}**"],
-                    *[[name, f"**{count}**"] for name, count in checks.items()],
-                    ["goal: p95 under 100 ms", verdict_p95],
-                    ["goal: at least a third of the ceiling", verdict_ratio],
-                ],
-            ),
+            *table(headers, [[label, *values] for label, *values in zip(labels, *columns, strict=True)]),
             "",
             "Latency is measured at the client from sending to the whole answer; with every patient arriving at "
-            "once it includes the wait for a free server thread.",
+            "once it includes the wait for a free server thread. The machine is shared: its load average is noted "
+            "beside each burst.",
+            "",
+            "What one answer of the door costs in process, without the HTTP server or other requests (Django's test "
+            "client; statements as Django counts them, BEGIN and COMMIT included; CPU is this thread's time, the rest "
+            f"of the wall time is waiting for PostgreSQL; machine load {_load()}):",
+            "",
+            *table(
+                ["path", "answers", "statements", "wall p50", "CPU p50"],
+                [[cost.path, cost.answer, cost.statements, ms(cost.wall.p50), ms(cost.cpu.p50)] for cost in costs],
+            ),
         ],
     )

@@ -1,7 +1,11 @@
 """The project's URLs plus one bench-only door: a signed-in portal account books a slot for a family member.
 
-It stands in for the portal's booking endpoint so the benchmark measures the booking service behind a real
-HTTP server (session lookup, middleware, audit context, one transaction) without depending on the pages.
+It stands in for the portal's booking page with a JSON answer, and runs the portal's own code: the
+portal's sign-in session (`portal_required`: account, sign-in age, idle expiry, audit attribution),
+the account's family member (`member_patient`), the slot as booking reads it (`slot_to_book`) and the
+booking service every door calls (`appointment_book`, which queues the confirmation in the outbox in
+the same transaction). It books in one step where the portal holds then confirms, and it skips the
+CSRF check a form post passes.
 """
 
 from __future__ import annotations
@@ -10,17 +14,16 @@ import json
 import time
 import uuid
 
-from django.db.models import F, Sum
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from appointments.models import BookingChannel, FamilyMember, Slot
-from appointments.services import BookingDoor, BookingRefused, appointment_book
+from appointments.portal.session import portal_required
+from appointments.portal.views.common import booking_door, member_patient
+from appointments.selectors import slot_to_book
+from appointments.services import BookingRefused, appointment_book
 from hcrm.urls import urlpatterns as project_urlpatterns
-
-SESSION_KEY = "bench_portal_account"
 
 
 def timed(view):
@@ -38,45 +41,26 @@ def timed(view):
 @csrf_exempt
 @require_POST
 @timed
+@portal_required
 def book(request: HttpRequest) -> JsonResponse:
-    account_id = request.session.get(SESSION_KEY)
-    if account_id is None:
-        return JsonResponse({"code": "login"}, status=401)
     try:
         data = json.loads(request.body)
-        patient_key, slot_key = uuid.UUID(data["patient"]), uuid.UUID(data["slot"])
+        patient_key, slot_key = data["patient"], uuid.UUID(data["slot"])
     except (ValueError, KeyError, TypeError):
         return JsonResponse({"code": "invalid"}, status=400)
-    member = (
-        FamilyMember.objects.select_related("patient", "account")
-        .filter(account_id=account_id, account__is_active=True, patient__uuid=patient_key)
-        .first()
-    )
-    if member is None:
-        return JsonResponse({"code": "forbidden"}, status=403)
-    slot = Slot.objects.select_related("schedule").filter(uuid=slot_key).first()
+    patient = member_patient(request, patient_key)
+    slot = slot_to_book(slot_key)
     if slot is None:
         return JsonResponse({"code": "not_found"}, status=404)
-    door = BookingDoor(channel=BookingChannel.ONLINE, portal_account=member.account)
     try:
-        appointment = appointment_book(patient=member.patient, slot=slot, door=door)
+        appointment = appointment_book(patient=patient, slot=slot, door=booking_door(request))
     except BookingRefused as refusal:
         body: dict = {"code": refusal.rule}
         if refusal.rule == "full":
             # What the booking page would refresh: places still free online with this doctor and in the
-            # department that day.
-            free = (
-                Slot.objects.filter(
-                    schedule__department_id=slot.schedule.department_id,
-                    schedule__date=slot.schedule.date,
-                    schedule__status="open",
-                )
-                .values("schedule_id")
-                .annotate(free=Sum(F("capacity_online") - F("taken_online")))
-            )
-            by_session = {row["schedule_id"]: row["free"] for row in free}
-            body["free_in_session"] = by_session.get(slot.schedule_id, 0)
-            body["free_that_day"] = sum(by_session.values())
+            # department that day, read with the slot.
+            body["free_in_session"] = slot.free_in_session
+            body["free_that_day"] = slot.free_that_day
         return JsonResponse(body, status=409)
     return JsonResponse({"appointment": str(appointment.uuid), "visit_number": appointment.visit_number}, status=201)
 

@@ -51,6 +51,18 @@ def _recreate_database(url: str) -> None:
     admin.close()
 
 
+def _booking_options(args, module) -> dict:
+    workers = args.booking_workers or module.SERVER_WORKERS
+    threads = args.booking_threads or module.SERVER_THREADS
+    return {
+        "patients": args.booking_patients,
+        "workers": workers,
+        "threads": threads,
+        "clients": args.booking_clients or workers * threads,
+        "compare_clients": args.booking_compare_clients,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=1_000_000)
@@ -59,7 +71,16 @@ def main() -> int:
     parser.add_argument("--fhir-patients", type=int, default=1_000_000, help="Patient lines in the NDJSON import")
     parser.add_argument("--fhir-bundles", type=int, default=300, help="FHIR transaction bundles to post")
     parser.add_argument("--booking-patients", type=int, default=2_000, help="patients racing for the released places")
-    parser.add_argument("--booking-clients", type=int, default=32, help="client connections the booking patients share")
+    parser.add_argument(
+        "--booking-clients",
+        type=int,
+        help="client connections the booking patients share (default: server workers × threads)",
+    )
+    parser.add_argument(
+        "--booking-compare-clients", type=int, default=32, help="client connections of the second, comparison burst"
+    )
+    parser.add_argument("--booking-workers", type=int, help="gunicorn workers of the booking server")
+    parser.add_argument("--booking-threads", type=int, help="threads per gunicorn worker of the booking server")
     parser.add_argument("--followup-discharges", type=int, default=100_000, help="discharges to make tasks for")
     parser.add_argument("--followup-tasks", type=int, default=1_000_000, help="follow-up tasks under the worklists")
     parser.add_argument(
@@ -94,6 +115,10 @@ def main() -> int:
     options = [f"--patients {args.patients}"] if args.patients != 1_000_000 else []
     options += ["--reuse"] if args.reuse else []
     options += [f"--only {name}" for name in args.only]
+    for name in ("booking_clients", "booking_compare_clients", "booking_workers", "booking_threads"):
+        value = getattr(args, name)
+        if value is not None and value != parser.get_default(name):
+            options.append(f"--{name.replace('_', '-')} {value}")
     command = "make bench" + (f" BENCH_ARGS='{' '.join(options)}'" if options else "")
     report = Report(title="HCRM benchmarks", command=command)
 
@@ -110,9 +135,7 @@ def main() -> int:
         "outbox": lambda: outbox.outbox(report, count=args.messages),
         "fhir": lambda: fhir_bench.fhir(report, patients=args.fhir_patients, bundle_count=args.fhir_bundles),
         "hl7": lambda: hl7_mllp(report),
-        "booking": lambda: appointments_bench.booking(
-            report, patients=args.booking_patients, clients=args.booking_clients
-        ),
+        "booking": lambda: appointments_bench.booking(report, **_booking_options(args, appointments_bench)),
         "followups": lambda: followups_bench.followups(
             report,
             discharges=args.followup_discharges,

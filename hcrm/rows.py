@@ -101,6 +101,40 @@ def rows_load_joined(
     ]
 
 
+def rows_load_together(
+    models: Sequence[tuple[type[Model], str]],
+    joined: str,
+    where: str,
+    params: Sequence[Any],
+    *,
+    extra: Sequence[str] = (),
+) -> list[tuple[list[Model], tuple]]:
+    """Instances of several models from one statement: the first model's table with its alias, then
+    `joined` (a FROM-clause continuation joining the others by their aliases), one instance of each per
+    row in the order given, and `extra` columns beside them. Placeholders of `extra` come before `where`'s.
+    """
+    selects, plans = [], []
+    for model, alias in models:
+        select, converters = _plan(model, alias)
+        columns, _from = select.split(" FROM ", 1)
+        selects.append(columns.removeprefix("SELECT "))
+        plans.append((model, len(model._meta.concrete_fields), converters))
+    first_model, first_alias = models[0]
+    source = f"{connection.ops.quote_name(first_model._meta.db_table)} {first_alias}"
+    columns = ", ".join([*selects, *extra])
+    with connection.cursor() as cursor:
+        statement_run(cursor, f"SELECT {columns} FROM {source} {joined} WHERE {where}", params)  # noqa: S608 (model metadata)
+        fetched = cursor.fetchall()
+    loaded = []
+    for row in fetched:
+        instances, start = [], 0
+        for model, width, converters in plans:
+            instances.append(model.from_db(connection.alias, None, _converted(row[start : start + width], converters)))
+            start += width
+        loaded.append((instances, tuple(row[start:])))
+    return loaded
+
+
 def _converted(row: Sequence[Any], converters: _Converters) -> list[Any]:
     values = list(row)
     for index, functions, column in converters:

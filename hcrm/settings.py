@@ -35,6 +35,8 @@ if env.bool("BEHIND_TLS_PROXY", default=False):
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_AGE = env.int("SESSION_HOURS", default=8, minimum=1) * 3600
+# Django's database sessions, read by a prepared statement (hcrm/sessions.py).
+SESSION_ENGINE = "hcrm.sessions"
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"

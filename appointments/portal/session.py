@@ -19,25 +19,29 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from appointments.models import PortalAccount
 from appointments.services import portal_label
 from hcrm.audit import audit_context
+from hcrm.rows import rows_load
 from patients.validators import normalize_mobile
 
 ACCOUNT_KEY = "portal_account"
 SIGNED_IN_AT_KEY = "portal_signed_in_at"
+SEEN_AT_KEY = "portal_seen_at"
 PENDING_MOBILE_KEY = "portal_pending_mobile"
 IDLE_SECONDS = 30 * 60
 MAX_SECONDS = 8 * 3600
+# The idle expiry is pushed back at most this often: a page seen sooner after the last costs no session write.
+SEEN_EVERY_SECONDS = 60
 
 
 def portal_sign_in(request, account: PortalAccount) -> None:
     request.session.cycle_key()  # a session id seen before sign-in is worthless after it
     request.session.pop(PENDING_MOBILE_KEY, None)
     request.session[ACCOUNT_KEY] = account.pk
-    request.session[SIGNED_IN_AT_KEY] = int(time.time())
+    request.session[SIGNED_IN_AT_KEY] = request.session[SEEN_AT_KEY] = int(time.time())
     request.session.set_expiry(IDLE_SECONDS)
 
 
 def portal_sign_out(request) -> None:
-    for key in (ACCOUNT_KEY, SIGNED_IN_AT_KEY, PENDING_MOBILE_KEY):
+    for key in (ACCOUNT_KEY, SIGNED_IN_AT_KEY, SEEN_AT_KEY, PENDING_MOBILE_KEY):
         request.session.pop(key, None)
     request.session.cycle_key()
 
@@ -51,10 +55,19 @@ def portal_account(request) -> PortalAccount | None:
     if time.time() - signed_in_at > MAX_SECONDS:
         portal_sign_out(request)
         return None
-    account = PortalAccount.objects.filter(pk=account_id, is_active=True).first()
-    if account is None:
+    # Read on every portal page: a fixed statement prepared once per connection, not a queryset.
+    found = rows_load(PortalAccount, "t.id = %s AND t.is_active = %s", [account_id, True])
+    if not found:
         portal_sign_out(request)
-    return account
+        return None
+    return found[0]
+
+
+def portal_seen(request) -> None:
+    """Count the idle expiry from now (a session write), unless the last page was seen a moment ago."""
+    now = int(time.time())
+    if now - request.session.get(SEEN_AT_KEY, 0) >= SEEN_EVERY_SECONDS:
+        request.session[SEEN_AT_KEY] = now
 
 
 def portal_audit_as(mobile: str) -> None:
@@ -84,7 +97,7 @@ def portal_required(view):
         if account is None:
             return redirect(f"{reverse('portal:sign-in')}?{urlencode({'next': request.get_full_path()})}")
         request.portal_account = account
-        request.session.modified = True  # idle expiry counts from the last page seen
+        portal_seen(request)
         portal_audit_as(account.mobile)
         return view(request, *args, **kwargs)
 

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import F
 from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -36,6 +35,7 @@ from appointments.models import (
     Slot,
 )
 from appointments.selectors import active_restriction, booking_policy, pools_for
+from hcrm.rows import statement_run
 from patients.models import Patient
 
 logger = logging.getLogger(__name__)
@@ -91,36 +91,43 @@ def _patient_facts(patient: Patient, schedule: Schedule, now: dt.datetime) -> di
 
     The lock makes a patient's bookings go one at a time, so the open-booking limit holds under
     concurrency; the unique index on (patient, doctor, date) holds the one-per-day rule regardless.
+    Every booking runs it, so it is a fixed statement prepared once per connection (`hcrm.rows`).
     """
-    active_restriction = BookingRestriction.objects.filter(
-        patient=OuterRef("pk"), starts_at__lte=now, ends_at__gt=now, lifted_at__isnull=True
+    quote = connection.ops.quote_name
+    moment = connection.ops.adapt_datetimefield_value(now)
+    day = connection.ops.adapt_datefield_value(schedule.date)
+    lock = " FOR NO KEY UPDATE OF t" if connection.features.has_select_for_no_key_update else ""
+    active = ", ".join(["%s"] * len(ACTIVE_STATUSES))
+    sql = (
+        "SELECT t.is_deceased, "  # noqa: S608 (model metadata)
+        f"EXISTS(SELECT 1 FROM {quote(BookingRestriction._meta.db_table)} r WHERE r.patient_id = t.id "
+        "AND r.starts_at <= %s AND r.ends_at > %s AND r.lifted_at IS NULL), "
+        f"(SELECT COUNT(*) FROM {quote(Appointment._meta.db_table)} a JOIN {quote(Slot._meta.db_table)} s "
+        "ON s.id = a.slot_id WHERE a.patient_id = t.id AND a.status IN (%s, %s) AND s.ends_at > %s), "
+        f"EXISTS(SELECT 1 FROM {quote(Appointment._meta.db_table)} a WHERE a.patient_id = t.id "
+        f"AND a.doctor_id = %s AND a.date = %s AND a.status IN ({active})) "
+        f"FROM {quote(Patient._meta.db_table)} t WHERE t.id = %s{lock}"
     )
-    open_count = (
-        Appointment.objects.filter(
-            patient=OuterRef("pk"),
-            status__in=[AppointmentStatus.HELD, AppointmentStatus.BOOKED],
-            slot__ends_at__gt=now,
-        )
-        .order_by()
-        .values("patient")
-        .annotate(count=Count("pk"))
-        .values("count")
-    )
-    same_day = Appointment.objects.filter(
-        patient=OuterRef("pk"), doctor_id=schedule.doctor_id, date=schedule.date, status__in=ACTIVE_STATUSES
-    )
-    return (
-        Patient.objects.select_for_update(of=("self",), no_key=True)
-        .filter(pk=patient.pk)
-        .order_by()
-        .annotate(
-            restricted=Exists(active_restriction),
-            open_count=Coalesce(Subquery(open_count), 0),
-            same_day=Exists(same_day),
-        )
-        .values("is_deceased", "restricted", "open_count", "same_day")
-        .get()
-    )
+    params = [
+        moment,
+        moment,
+        AppointmentStatus.HELD,
+        AppointmentStatus.BOOKED,
+        moment,
+        schedule.doctor_id,
+        day,
+        *ACTIVE_STATUSES,
+        patient.pk,
+    ]
+    with connection.cursor() as cursor:
+        statement_run(cursor, sql, params)
+        deceased, restricted, open_count, same_day = cursor.fetchone()
+    return {
+        "is_deceased": bool(deceased),
+        "restricted": bool(restricted),
+        "open_count": open_count,
+        "same_day": bool(same_day),
+    }
 
 
 def patient_rules_check(
@@ -166,13 +173,19 @@ def cancel_deadline(appointment: Appointment, policy: BookingPolicy) -> dt.datet
 
 def _take_place(slot: Slot, pools: list[str]) -> str | None:
     """Take one place from the first pool that has one; the pool taken, or None when all are full."""
+    table = connection.ops.quote_name(Slot._meta.db_table)
+    # The slot's updated_at is set here so FHIR _lastUpdated sees the change.
+    moment = connection.ops.adapt_datetimefield_value(timezone.now())
     for pool in pools:
         taken, capacity = f"taken_{pool}", f"capacity_{pool}"
-        # `update()` skips auto_now: the slot's updated_at is set here so FHIR _lastUpdated sees the change.
-        if Slot.objects.filter(pk=slot.pk, **{f"{taken}__lt": F(capacity)}).update(
-            **{taken: F(taken) + 1}, updated_at=timezone.now()
-        ):
-            return pool
+        with connection.cursor() as cursor:
+            statement_run(
+                cursor,
+                f"UPDATE {table} SET {taken} = {taken} + 1, updated_at = %s WHERE id = %s AND {taken} < {capacity}",  # noqa: S608 (pools are the channel names)
+                [moment, slot.pk],
+            )
+            if cursor.rowcount:
+                return pool
     return None
 
 
@@ -189,13 +202,22 @@ def _next_visit_number(schedule_id: int) -> int | None:
     """
     table = connection.ops.quote_name(Schedule._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(
+        statement_run(
+            cursor,
             f"UPDATE {table} SET issued_numbers = issued_numbers + 1 WHERE id = %s AND status = %s "  # noqa: S608
             "RETURNING issued_numbers",
-            [schedule_id, ScheduleStatus.OPEN],
+            [schedule_id, ScheduleStatus.OPEN.value],
         )
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+def _still_open(schedule_id: int) -> bool:
+    """Whether the session is open now (read again: a stop may have committed while this waited for its place)."""
+    table = connection.ops.quote_name(Schedule._meta.db_table)
+    with connection.cursor() as cursor:
+        statement_run(cursor, f"SELECT status FROM {table} WHERE id = %s", [schedule_id])  # noqa: S608
+        return cursor.fetchone()[0] == ScheduleStatus.OPEN
 
 
 def _stopped() -> BookingRefused:
@@ -221,13 +243,16 @@ def appointment_hold(
     """Hold a place in `slot` for a few minutes while the patient confirms.
 
     `offer` is the waitlist handing on a freed place: it is the hospital's to give, so any channel's
-    share may carry it, released or not.
+    share may carry it, released or not. A slot loaded with its session is taken as read (see `_take`).
     """
     return _take(patient=patient, slot=slot, door=door, now=now, book=False, minutes=minutes, offer=offer)
 
 
 def appointment_book(*, patient: Patient, slot: Slot, door: BookingDoor, now: dt.datetime | None = None) -> Appointment:
-    """Book a place with the session's next visit number in one step, and tell the patient."""
+    """Book a place with the session's next visit number in one step, and tell the patient.
+
+    A slot loaded with its session is taken as read (see `_take`).
+    """
     return _take(patient=patient, slot=slot, door=door, now=now, book=True)
 
 
@@ -241,9 +266,16 @@ def _take(
     minutes: int | None = None,
     offer: bool = False,
 ) -> Appointment:
+    """Hold or book one place of `slot`.
+
+    A `slot` loaded with its session (`select_related("schedule")`, in this request) is not read again:
+    the rules that depend on it and the quick "full" answer use that read, and the conditional update
+    and the session's status read under its lock decide in the end. A slot without its session is read.
+    """
     now = now or timezone.now()
     policy = booking_policy()
-    slot = Slot.objects.select_related("schedule").get(pk=slot.pk)
+    if not Slot.schedule.is_cached(slot):
+        slot = Slot.objects.select_related("schedule").get(pk=slot.pk)
     schedule = slot.schedule
     rules_door = BookingDoor(channel=BookingChannel.WINDOW) if offer else door
     slot_rules_check(slot=slot, door=rules_door, now=now)
@@ -268,6 +300,8 @@ def _take(
             booked_by=door.staff,
             portal_account=door.portal_account,
         )
+        if Schedule.doctor.is_cached(schedule):  # the confirmation names the doctor
+            appointment.doctor = schedule.doctor
         # A stop (停诊) takes the session's slots before its status: a booking that waited for its place
         # behind a stop reads the status again here and gives up.
         if book:
@@ -277,7 +311,7 @@ def _take(
                 raise _stopped()
             appointment.booked_at = now
         else:
-            if Schedule.objects.filter(pk=schedule.pk).values_list("status", flat=True).get() != ScheduleStatus.OPEN:
+            if not _still_open(schedule.pk):
                 raise _stopped()
             appointment.status = AppointmentStatus.HELD
             appointment.hold_expires_at = now + dt.timedelta(minutes=minutes or policy.hold_minutes)
@@ -434,6 +468,8 @@ def appointment_reschedule(
                 field="appointment",
             )
         appointment_cancel(appointment=old, by=CancelledBy.RESCHEDULE, actor=door.staff, now=now, notify=False)
+        # Read after the cancel: moving within the same slot counts the place just given back.
+        slot = Slot.objects.select_related("schedule").get(pk=slot.pk)
         new = appointment_book(patient=old.patient, slot=slot, door=door, now=now)
         old.rescheduled_to = new
         old.save(update_fields=["rescheduled_to", "updated_at"])

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
 from django.utils import timezone
 
-from appointments.models import Appointment, BookingRestriction, Slot, WaitlistEntry
-from appointments.selectors import booking_policy
+from appointments.models import Appointment, BookingRestriction, Schedule, Slot, WaitlistEntry
+from appointments.selectors import booking_policy, slot_to_book
 from appointments.services import (
     BookingDoor,
     BookingRefused,
@@ -26,11 +27,12 @@ from appointments.services import (
 from appointments.services.notices import reminder_moment_for, reminders_queue
 from patients.models import OutboundMessage
 from tests.appointments.factories import session
-from tests.factories import PatientFactory
+from tests.factories import PatientFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 ONLINE = BookingDoor(channel="online")
+BOOKING_STATEMENTS = 14
 
 
 @pytest.fixture
@@ -228,3 +230,68 @@ def test_bookings_are_right_when_the_server_runs_in_utc(doctor, internal_medicin
         dt.datetime.combine(day - dt.timedelta(days=1), dt.time(18, 0)), shanghai
     )
     assert timezone.localtime(slot.starts_at, dt.UTC).hour == 23
+
+
+# --- The cost of a try at release time (放号) -------------------------------------------------------------
+
+
+def test_the_slot_to_book_comes_with_its_session_and_the_online_places_left_that_day(doctor, internal_medicine):
+    clinic = session(doctor=doctor, department=internal_medicine, slots=3, online=2)
+    other_doctor = UserFactory(roles=["doctor"], departments=[internal_medicine])
+    same_day = {"department": internal_medicine, "date": clinic.date}
+    neighbour = session(doctor=other_doctor, session_name="afternoon", slots=2, online=1, **same_day)
+    stopped = session(doctor=UserFactory(roles=["doctor"]), slots=2, online=1, **same_day)
+    Schedule.objects.filter(pk=stopped.pk).update(status="stopped")
+    session(doctor=UserFactory(roles=["doctor"]), slots=2, online=1, released=False, **same_day)
+    slot = clinic.slots.first()
+    appointment_book(patient=PatientFactory(), slot=slot, door=ONLINE)
+    appointment_book(patient=PatientFactory(), slot=neighbour.slots.first(), door=ONLINE)
+
+    found = slot_to_book(slot.uuid)
+
+    assert (found.pk, found.taken_online, found.free_in_session, found.free_that_day) == (slot.pk, 1, 5, 6)
+    assert (found.schedule, found.schedule.department, found.schedule.doctor) == (clinic, internal_medicine, doctor)
+    assert slot_to_book(uuid.uuid4()) is None
+
+
+def test_a_try_on_a_full_slot_reads_the_slot_once_and_nothing_else(clinic, patient, django_assert_num_queries):
+    taken = clinic.slots.first()
+    appointment_book(patient=PatientFactory(), slot=taken, door=ONLINE)
+    booking_policy()
+
+    with django_assert_num_queries(1), pytest.raises(BookingRefused) as refusal:
+        appointment_book(patient=patient, slot=slot_to_book(taken.uuid), door=ONLINE)
+
+    assert refusal.value.rule == "full"
+    assert not Appointment.objects.filter(patient=patient).exists()
+
+
+def test_a_second_booking_with_the_doctor_that_day_is_refused_by_the_patient_lock_alone(
+    clinic, patient, django_assert_num_queries
+):
+    first, second = clinic.slots.all()
+    appointment_book(patient=patient, slot=first, door=ONLINE)
+    slot = slot_to_book(second.uuid)
+
+    # the savepoint, the patient's row locked with the facts of the rules, back to the savepoint and release it
+    with django_assert_num_queries(4), pytest.raises(BookingRefused) as refusal:
+        appointment_book(patient=patient, slot=slot, door=ONLINE)
+
+    assert refusal.value.rule == "one_per_doctor_day"
+    second.refresh_from_db()
+    assert second.taken_online == 0
+
+
+def test_a_booking_takes_its_place_number_and_confirmation_in_a_fixed_number_of_statements(
+    clinic, patient, warm_caches, django_assert_num_queries
+):
+    appointment_book(patient=PatientFactory(), slot=clinic.slots.first(), door=ONLINE)
+    slot = slot_to_book(clinic.slots.last().uuid)
+
+    # savepoint; patient lock and facts; place; visit number; appointment and its audit entry; the confirmation
+    # (its key, template, sending settings and consent read, then inserted in a savepoint); release
+    with django_assert_num_queries(BOOKING_STATEMENTS):
+        booked = appointment_book(patient=patient, slot=slot, door=ONLINE)
+
+    assert (booked.visit_number, booked.slot, booked.doctor) == (2, slot, clinic.doctor)
+    assert OutboundMessage.objects.filter(idempotency_key=f"appointment:{booked.uuid}:confirmed").exists()

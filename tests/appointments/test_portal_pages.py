@@ -7,12 +7,15 @@ import re
 import time
 
 import pytest
+from django.contrib.sessions.models import Session
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from appointments.models import Appointment, BookingPolicy, DoctorProfile, FamilyMember, PortalAccount, WaitlistEntry
-from appointments.portal.session import ACCOUNT_KEY, SIGNED_IN_AT_KEY
+from appointments.portal.session import ACCOUNT_KEY, SEEN_AT_KEY, SIGNED_IN_AT_KEY
 from appointments.selectors import booking_policy, booking_policy_forget
 from appointments.services import BookingDoor, appointment_book, appointment_cancel, waitlist_join
 from hcrm.models import AuditEntry
@@ -178,6 +181,28 @@ def test_a_session_signed_in_too_long_ago_has_expired(client, account):
 
     assert response.status_code == 302
     assert ACCOUNT_KEY not in client.session
+
+
+def _session_writes(client: Client, path: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(path).status_code == 200
+    return sum(query["sql"].startswith('UPDATE "django_session"') for query in queries.captured_queries)
+
+
+def test_the_idle_expiry_is_pushed_back_at_most_once_a_minute(client, account):
+    _signed_in(client, account)
+    assert _session_writes(client, "/portal/family/") == 1
+    seen = client.session[SEEN_AT_KEY]
+    expires = Session.objects.get().expire_date
+
+    assert _session_writes(client, "/portal/family/") == 0
+
+    store = client.session
+    store[SEEN_AT_KEY] = seen - 60
+    store.save()
+    assert _session_writes(client, "/portal/family/") == 1
+    assert client.session[SEEN_AT_KEY] >= seen
+    assert Session.objects.get().expire_date >= expires
 
 
 def test_a_staff_login_is_no_portal_sign_in(client, staff):

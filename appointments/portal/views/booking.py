@@ -42,6 +42,7 @@ from appointments.selectors import (
     schedules_bookable,
     sessions_for_patients,
     slot_free_places,
+    slot_to_book,
 )
 from appointments.services import (
     BookingRefused,
@@ -133,16 +134,19 @@ def _slots_with_places(schedule: Schedule, policy, now) -> list[Slot]:
 
 @portal_required
 def book_session(request: HttpRequest, schedule) -> HttpResponse:
-    schedule = get_object_or_404(Schedule.objects.select_related("doctor", "department"), uuid=schedule)
     if request.method == "POST":
+        # At release time every patient posts here at once: the slot is read as booking reads it, once.
         patient = member_patient(request, request.POST.get("patient"))
-        slot = get_object_or_404(Slot, uuid=posted_uuid(request.POST.get("slot")), schedule=schedule)
+        slot = slot_to_book(posted_uuid(request.POST.get("slot")))
+        if slot is None or slot.schedule.uuid != schedule:
+            raise Http404
         try:
             held = appointment_hold(patient=patient, slot=slot, door=booking_door(request))
         except BookingRefused as refusal:
             refusal_show(request, refusal)
-            return redirect("portal:book-session", schedule=schedule.uuid)
+            return redirect("portal:book-session", schedule=schedule)
         return redirect("portal:confirm", appointment=held.uuid)
+    schedule = get_object_or_404(Schedule.objects.select_related("doctor", "department"), uuid=schedule)
     policy = booking_policy()
     now = timezone.now()
     slots = _slots_with_places(schedule, policy, now)
