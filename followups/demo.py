@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -359,7 +360,10 @@ def _tasks_work(rng: random.Random, plans: list[FollowUpPlan], today: dt.date) -
             if draw >= 0.8 or task_precheck(task=task):
                 continue
             if plan.channel == FollowUpChannel.SMS:
-                link = followup_link_send(task=task)
+                try:
+                    link = followup_link_send(task=task)
+                except ValidationError:
+                    continue  # no message template for the channel: the patient is not asked
                 if draw < 0.65:
                     followup_link_answer(link=link, answers=_answers(rng, task), complete=True)
                     tally["completed"] += 1
