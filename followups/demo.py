@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import uuid
 
 from auditlog.context import disable_auditlog
 from django.core.exceptions import ValidationError
@@ -184,12 +185,15 @@ def _doctors_by_department() -> dict[str, list]:
     return doctors
 
 
-def _encounter(patient: Patient, *, number: int, kind: str, department, doctor, start: dt.datetime, end) -> Encounter:
+def _encounter(
+    rng: random.Random, patient: Patient, *, number: int, kind: str, department, doctor, start: dt.datetime, end
+) -> Encounter:
     return record_create(
         actor=None,
         model=Encounter,
         patient=patient,
         data={
+            "uuid": uuid.UUID(int=rng.getrandbits(128), version=4),
             "source_system": data.SOURCE_SYSTEM,
             "external_id": f"{EXTERNAL_PREFIX}{number:05d}",
             "kind": kind,
@@ -227,13 +231,13 @@ def _recent_encounters_ensure(rng: random.Random, today: dt.date) -> int:
         number += 1
         end = at(days, rng.randint(9, 11))
         start = end - dt.timedelta(days=rng.randint(3, 14), hours=rng.randint(0, 6))
-        _encounter(rng.choice(patients), number=number, kind=Encounter.Kind.INPATIENT, department=department,
+        _encounter(rng, rng.choice(patients), number=number, kind=Encounter.Kind.INPATIENT, department=department,
                    doctor=doctor, start=start, end=end)  # fmt: skip
     for _ in range(VISITS):
         number += 1
         department, doctor = rng.choice(doctors[rng.choice(sorted(doctors))])
         start = at(rng.randint(1, 21), rng.choice((8, 9, 10, 14, 15, 16)))
-        _encounter(rng.choice(patients), number=number, kind=Encounter.Kind.OUTPATIENT, department=department,
+        _encounter(rng, rng.choice(patients), number=number, kind=Encounter.Kind.OUTPATIENT, department=department,
                    doctor=doctor, start=start, end=start + dt.timedelta(minutes=rng.randint(8, 25)))  # fmt: skip
     visits = [(days, demo_doctor) for days in DOCTOR_DUE_TODAY]
     visits += [(rng.randint(31, 55), rng.choice(internal)) for _ in range(HYPERTENSION_VISITS - len(visits))]
@@ -241,13 +245,14 @@ def _recent_encounters_ensure(rng: random.Random, today: dt.date) -> int:
         number += 1
         start = at(days, rng.choice((9, 10, 15)))
         patient = rng.choice(patients)
-        visit = _encounter(patient, number=number, kind=Encounter.Kind.OUTPATIENT, department=department,
+        visit = _encounter(rng, patient, number=number, kind=Encounter.Kind.OUTPATIENT, department=department,
                            doctor=doctor, start=start, end=start + dt.timedelta(minutes=15))  # fmt: skip
         record_create(
             actor=None,
             model=Diagnosis,
             patient=patient,
             data={
+                "uuid": uuid.UUID(int=rng.getrandbits(128), version=4),
                 "source_system": data.SOURCE_SYSTEM,
                 "external_id": f"{EXTERNAL_PREFIX}{number:05d}",
                 "encounter": visit,
