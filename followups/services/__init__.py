@@ -39,6 +39,7 @@ from followups.services.research import (
 from followups.services.responses import answers_check, answers_for, response_save
 from followups.services.tasks import (
     followup_schedule_one_off,
+    task_call_record,
     task_claim,
     task_close,
     task_complete,
@@ -74,6 +75,7 @@ __all__ = [
     "letters_print",
     "letters_reprint",
     "plan_save",
+    "task_call_record",
     "task_claim",
     "task_close",
     "task_complete",

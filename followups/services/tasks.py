@@ -21,6 +21,7 @@ from followups.models import (
 )
 from followups.models.questionnaires import QuestionnaireStatus
 from followups.services.plans import day_start
+from followups.services.responses import response_save
 from hcrm.audit import Event, audit_acting_as, audit_write
 from hcrm.models import Department, User
 from hcrm.roles import Role
@@ -289,4 +290,28 @@ def task_complete(*, task: FollowUpTask, response, actor) -> FollowUpTask:
         response.department_id = task.department_id
         response.doctor_id = task_rated_doctor_id(task)
         response.save(update_fields=["department", "doctor", "updated_at"])
+    return task
+
+
+def task_call_record(*, task: FollowUpTask, actor, outcome: str, notes: str, answers: dict) -> FollowUpTask:
+    """All of one call in one transaction: the claim, the attempt and its contact-log entry, and on reaching
+    the patient the response that completes the task; PermissionDenied when someone else holds the task."""
+    with transaction.atomic():
+        if task.claimed_by_id is None and task.is_claimable and not task_claim(task=task, actor=actor):
+            raise PermissionDenied(_("Someone else is working on this task."))
+        if task.claimed_by_id not in (None, actor.pk):
+            raise PermissionDenied(_("Someone else is working on this task."))
+        version = task.questionnaire.current_version
+        task = task_record_attempt(task=task, outcome=outcome, notes=notes, actor=actor)
+        if outcome == REACHED:
+            response = response_save(
+                version=version,
+                patient=task.patient,
+                answers=answers,
+                source="phone",
+                actor=actor,
+                complete=True,
+                task=task,
+            )
+            task = task_complete(task=task, response=response, actor=actor)
     return task

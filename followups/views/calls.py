@@ -6,7 +6,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -14,16 +13,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from followups.forms import answers_from_post, form_rows, item_text
-from followups.models import CloseReason, FollowUpChannel, FollowUpTask
+from followups.models import CloseReason, FollowUpChannel
 from followups.scoring import walk
 from followups.selectors import task_initial_answers, tasks_visible_to
 from followups.services import (
     letter_answers_record,
-    response_save,
-    task_claim,
-    task_complete,
+    task_call_record,
     task_precheck,
-    task_record_attempt,
 )
 from followups.services.letters import letter_reference
 from followups.services.tasks import DECEASED_OUTCOME
@@ -55,33 +51,6 @@ class LetterForm(forms.Form):
     """A letter that came back needs no outcome: the answers are on the paper."""
 
     notes = CallForm.base_fields["notes"]
-
-
-class CallRefused(Exception):
-    """The task cannot be worked by this user now (someone else holds it)."""
-
-
-def _record_call(task: FollowUpTask, *, user, outcome: str, notes: str, answers: dict) -> FollowUpTask:
-    """All of one call in one transaction: the claim, the attempt and its contact-log entry, the response."""
-    with transaction.atomic():
-        if task.claimed_by_id is None and task.is_claimable and not task_claim(task=task, actor=user):
-            raise CallRefused
-        if task.claimed_by_id not in (None, user.pk):
-            raise CallRefused
-        version = task.questionnaire.current_version
-        task = task_record_attempt(task=task, outcome=outcome, notes=notes, actor=user)
-        if outcome == ContactOutcome.REACHED:
-            response = response_save(
-                version=version,
-                patient=task.patient,
-                answers=answers,
-                source="phone",
-                actor=user,
-                complete=True,
-                task=task,
-            )
-            task = task_complete(task=task, response=response, actor=user)
-    return task
 
 
 def _item_errors(version, error: ValidationError) -> tuple[dict, list[str]]:
@@ -128,14 +97,14 @@ def call(request: HttpRequest, uuid) -> HttpResponse:
                     task=task, answers=answers, notes=form.cleaned_data["notes"], actor=request.user
                 )
             else:
-                task = _record_call(
-                    task,
-                    user=request.user,
+                task = task_call_record(
+                    task=task,
+                    actor=request.user,
                     outcome=form.cleaned_data["outcome"],
                     notes=form.cleaned_data["notes"],
                     answers=answers,
                 )
-        except (CallRefused, PermissionDenied):
+        except PermissionDenied:
             messages.error(request, _("Someone else is working on this task; nothing was recorded."))
             status = 409
         except ValidationError as error:

@@ -28,6 +28,16 @@ TABLES = (
 )  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def archive_alone(monkeypatch):
+    """The generated archive on its own: the follow-ups part of the demo adds recent visits after the anchor."""
+    import followups.demo
+
+    monkeypatch.setattr(
+        load, "_extensions", [e for e in load._extensions if e is not followups.demo.followups_demo_ensure]
+    )
+
+
 def seed(patients: int = PATIENTS, seed: int = 7, **options) -> str:
     out = io.StringIO()
     call_command("seed_demo", patients=patients, seed=seed, no_progress=True, stdout=out, **options)
