@@ -125,20 +125,22 @@ def row_update(instance: Model, fields: Sequence[str]) -> None:
     if _needs_save(instance):
         instance.save(update_fields=names)
         return
-    quote = connection.ops.quote_name
-    assignments = []
-    params = []
-    for name in names:
-        field = meta.get_field(name)
-        value = field.pre_save(instance, add=False)
-        assignments.append(f"{quote(field.column)} = %s")
-        params.append(field.get_db_prep_save(value, connection))
+    shape = (connection.vendor, model, tuple(names))
+    plan = _update_plans.get(shape)
+    if plan is None:
+        quote = connection.ops.quote_name
+        written = [meta.get_field(name) for name in names]
+        assignments = ", ".join(f"{quote(field.column)} = %s" for field in written)
+        sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608 (model metadata)
+        plan = _update_plans[shape] = (sql, written)
+    sql, written = plan
+    params = [field.get_db_prep_save(field.pre_save(instance, add=False), connection) for field in written]
     params.append(instance.pk)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} WHERE {quote(meta.pk.column)} = %s",  # noqa: S608 (model metadata)
-            params,
-        )
+        statement_run(cursor, sql, params)
+
+
+_update_plans: dict[tuple, tuple[str, list]] = {}
 
 
 def row_insert(instance: Model) -> None:
@@ -185,18 +187,25 @@ def _needs_save(instance: Model) -> bool:
     )
 
 
+_insert_plans: dict[tuple, tuple[str, list]] = {}
+
+
 def _insert_sql(instance: Model) -> tuple[str, list[Any]]:
     meta = instance._meta
-    quote = connection.ops.quote_name
-    fields = [field for field in meta.concrete_fields if not (field.primary_key and instance.pk is None)]
-    values = [field.get_db_prep_save(field.pre_save(instance, add=True), connection) for field in fields]
-    columns = ", ".join(quote(field.column) for field in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608 (model metadata)
-        f"RETURNING {quote(meta.pk.column)}"
-    )
-    return sql, values
+    shape = (connection.vendor, type(instance), instance.pk is None)
+    plan = _insert_plans.get(shape)
+    if plan is None:
+        quote = connection.ops.quote_name
+        fields = [field for field in meta.concrete_fields if not (field.primary_key and instance.pk is None)]
+        columns = ", ".join(quote(field.column) for field in fields)
+        placeholders = ", ".join(["%s"] * len(fields))
+        sql = (
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608 (model metadata)
+            f"RETURNING {quote(meta.pk.column)}"
+        )
+        plan = _insert_plans[shape] = (sql, fields)
+    sql, fields = plan
+    return sql, [field.get_db_prep_save(field.pre_save(instance, add=True), connection) for field in fields]
 
 
 def _inserted(instance: Model, key: Any) -> None:
@@ -241,8 +250,6 @@ def rows_upsert(
     if not rows:
         return []
     meta = model._meta
-    quote = connection.ops.quote_name
-    table = quote(meta.db_table)
     on_existing = dict(on_existing or {})
 
     merged: dict[tuple, dict[str, Any]] = {}
@@ -260,83 +267,47 @@ def rows_upsert(
         instances[key] = instance
         positions.append(key)
 
-    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    keyed = [key for key, instance in instances.items() if _conflict_key(instance, conflict) is not None]
+    keyed_columns = list(zip(*keyed, strict=True)) if keyed else []
+    keyed_values = [list(dict.fromkeys(values)) for values in keyed_columns]
+    shape = (
+        connection.vendor,
+        model,
+        tuple(conflict),
+        conflict_where,
+        owner,
+        frozenset(keep),
+        frozenset(on_existing),
+        linked[0] if linked is not None else None,
+        len(instances),
+        tuple(len(values) for values in keyed_values),
+    )
+    plan = _upsert_plans.get(shape)
+    if plan is None:
+        plan = _upsert_plan(
+            model, conflict, conflict_where, owner, keep, on_existing, linked, len(instances), keyed_values
+        )
+        _upsert_plans[shape] = plan
+    sql, fields, on_existing_fields = plan
+
     sent: dict[tuple, tuple[Any, Any]] = {}
     params: list[Any] = []
     for key, instance in instances.items():
         for field in fields:
             params.append(field.get_db_prep_save(field.pre_save(instance, add=True), connection))
         sent[key] = (instance.created_at, instance.updated_at)
-    row_sql = f"({', '.join(['%s'] * len(fields))})"
-
-    fixed = {*conflict, owner, "uuid", "created_at", "updated_at", *keep}
-    distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
-    assignments, differs = [], []
-    assignment_params, differs_params = [], []
-    for field in fields:
-        if field.name in fixed or field.attname in fixed:
-            continue
-        column = quote(field.column)
-        if field.name in on_existing or field.attname in on_existing:
-            value = on_existing.get(field.name, on_existing.get(field.attname))
-            prepared = field.get_db_prep_save(value, connection)
-            assignments.append(f"{column} = %s")
-            assignment_params.append(prepared)
-            differs.append(f"{table}.{column} {distinct} %s")
-            differs_params.append(prepared)
-        else:
-            assignments.append(f"{column} = EXCLUDED.{column}")
-            differs.append(f"{table}.{column} {distinct} EXCLUDED.{column}")
-    updated = quote(meta.get_field("updated_at").column)
-    owner_column = quote(meta.get_field(owner).column)
-    target = ", ".join(quote(meta.get_field(name).column) for name in conflict)
-    returning = ", ".join(quote(field.column) for field in meta.concrete_fields)
-    changed = " OR ".join(differs) or "FALSE"
-    insert = (
-        f"INSERT INTO {table} ({', '.join(quote(field.column) for field in fields)}) "  # noqa: S608 (model metadata)
-        f"VALUES {', '.join([row_sql] * len(instances))} "
-        f"ON CONFLICT ({target}){f' WHERE {conflict_where}' if conflict_where else ''} DO UPDATE SET "
-    )
-    keyed = [key for key, instance in instances.items() if _conflict_key(instance, conflict) is not None]
+    existing_params = [
+        field.get_db_prep_save(on_existing.get(field.name, on_existing.get(field.attname)), connection)
+        for field in on_existing_fields
+    ]
+    params += existing_params + existing_params
     if connection.vendor == "postgresql":
-        # Only rows that differ are written; the others, and rows held by another owner, are read
-        # back as they stood when the statement began (a data-modifying WITH sees that snapshot).
-        assignments.append(f"{updated} = EXCLUDED.{updated}")
-        sql = (
-            f"{insert}{', '.join(assignments)} "
-            f"WHERE {table}.{owner_column} = EXCLUDED.{owner_column} AND ({changed}) RETURNING {returning}"
-        )
-        params += assignment_params + differs_params
-        prefix = f"linked AS ({linked[0]}), " if linked is not None else ""
         params = [*(linked[1] if linked is not None else ()), *params]
-        sql = f"WITH {prefix}written AS ({sql}) SELECT {returning}, TRUE FROM written"  # noqa: S608 (model metadata)
-        if keyed:
-            # Each column against its values (`external_id IN (…) AND source_system IN (…)`): probes of
-            # the unique index whatever the planner believes about a sender's rows; a combination
-            # nobody asked for is dropped below.
-            columns = list(zip(*keyed, strict=True))
-            matches = " AND ".join(
-                f"{quote(meta.get_field(name).column)} IN ({', '.join(['%s'] * len(set(values)))})"
-                for name, values in zip(conflict, columns, strict=True)
-            )
-            sql += (
-                f" UNION ALL SELECT {returning}, FALSE FROM {table} "  # noqa: S608 (model metadata)
-                f"WHERE {matches} {f'AND {conflict_where} ' if conflict_where else ''}"
-                f"AND ({target}) NOT IN (SELECT {target} FROM written)"
-            )
-            params += [value for values in columns for value in dict.fromkeys(values)]
+        params += [value for values in keyed_values for value in values]
         with connection.cursor() as cursor:
             statement_run(cursor, sql, params)
             fetched = cursor.fetchall()
     else:
-        # Without a data-modifying WITH, every stored row of the same owner is written (its
-        # `updated_at` kept when nothing differs) so that RETURNING reports it.
-        assignments.append(f"{updated} = CASE WHEN {changed} THEN EXCLUDED.{updated} ELSE {table}.{updated} END")
-        sql = (
-            f"{insert}{', '.join(assignments)} "
-            f"WHERE {table}.{owner_column} = EXCLUDED.{owner_column} RETURNING {returning}"
-        )
-        params += assignment_params + differs_params
         with connection.cursor() as cursor:
             if linked is not None:
                 cursor.execute(*linked)
@@ -359,6 +330,85 @@ def rows_upsert(
         created = instance.created_at == created_at
         results[key] = Upserted(instance, created=created, changed=not created and instance.updated_at == updated_at)
     return [results.get(key) for key in positions]
+
+
+# The text of each shape of upsert (model, options, number of rows), built once per process.
+_upsert_plans: dict[tuple, tuple[str, list, list]] = {}
+
+
+def _upsert_plan(
+    model: type[Model],
+    conflict: Sequence[str],
+    conflict_where: str,
+    owner: str,
+    keep: Collection[str],
+    on_existing: Mapping[str, Any],
+    linked: tuple[str, Sequence[Any]] | None,
+    count: int,
+    keyed_values: list[list[Any]],
+) -> tuple[str, list, list]:
+    """(SQL, the fields each row sends, the fields `on_existing` sets) of one shape of `rows_upsert`."""
+    meta = model._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    row_sql = f"({', '.join(['%s'] * len(fields))})"
+    fixed = {*conflict, owner, "uuid", "created_at", "updated_at", *keep}
+    distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+    assignments, differs, on_existing_fields = [], [], []
+    for field in fields:
+        if field.name in fixed or field.attname in fixed:
+            continue
+        column = quote(field.column)
+        if field.name in on_existing or field.attname in on_existing:
+            on_existing_fields.append(field)
+            assignments.append(f"{column} = %s")
+            differs.append(f"{table}.{column} {distinct} %s")
+        else:
+            assignments.append(f"{column} = EXCLUDED.{column}")
+            differs.append(f"{table}.{column} {distinct} EXCLUDED.{column}")
+    updated = quote(meta.get_field("updated_at").column)
+    owner_column = quote(meta.get_field(owner).column)
+    target = ", ".join(quote(meta.get_field(name).column) for name in conflict)
+    returning = ", ".join(quote(field.column) for field in meta.concrete_fields)
+    changed = " OR ".join(differs) or "FALSE"
+    insert = (
+        f"INSERT INTO {table} ({', '.join(quote(field.column) for field in fields)}) "  # noqa: S608 (model metadata)
+        f"VALUES {', '.join([row_sql] * count)} "
+        f"ON CONFLICT ({target}){f' WHERE {conflict_where}' if conflict_where else ''} DO UPDATE SET "
+    )
+    if connection.vendor != "postgresql":
+        # Without a data-modifying WITH, every stored row of the same owner is written (its
+        # `updated_at` kept when nothing differs) so that RETURNING reports it.
+        assignments.append(f"{updated} = CASE WHEN {changed} THEN EXCLUDED.{updated} ELSE {table}.{updated} END")
+        sql = (
+            f"{insert}{', '.join(assignments)} "
+            f"WHERE {table}.{owner_column} = EXCLUDED.{owner_column} RETURNING {returning}"
+        )
+        return sql, fields, on_existing_fields
+    # Only rows that differ are written; the others, and rows held by another owner, are read
+    # back as they stood when the statement began (a data-modifying WITH sees that snapshot).
+    assignments.append(f"{updated} = EXCLUDED.{updated}")
+    sql = (
+        f"{insert}{', '.join(assignments)} "
+        f"WHERE {table}.{owner_column} = EXCLUDED.{owner_column} AND ({changed}) RETURNING {returning}"
+    )
+    prefix = f"linked AS ({linked[0]}), " if linked is not None else ""
+    sql = f"WITH {prefix}written AS ({sql}) SELECT {returning}, TRUE FROM written"  # noqa: S608 (model metadata)
+    if keyed_values:
+        # Each column against its values (`external_id IN (…) AND source_system IN (…)`): probes of
+        # the unique index whatever the planner believes about a sender's rows; a combination
+        # nobody asked for is dropped by the caller.
+        matches = " AND ".join(
+            f"{quote(meta.get_field(name).column)} IN ({', '.join(['%s'] * len(values))})"
+            for name, values in zip(conflict, keyed_values, strict=True)
+        )
+        sql += (
+            f" UNION ALL SELECT {returning}, FALSE FROM {table} "  # noqa: S608 (model metadata)
+            f"WHERE {matches} {f'AND {conflict_where} ' if conflict_where else ''}"
+            f"AND ({target}) NOT IN (SELECT {target} FROM written)"
+        )
+    return sql, fields, on_existing_fields
 
 
 def _conflict_key(instance: Model, conflict: Sequence[str]) -> tuple | None:
