@@ -16,8 +16,9 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
+from django.utils import timezone
 
 ModelT = TypeVar("ModelT", bound=Model)
 _Converters = list[tuple[int, list[Callable], Any]]
@@ -55,6 +56,11 @@ def statement_run(cursor, sql: str, params: Sequence[Any]) -> None:
             driver_cursor.execute(f"PREPARE {name} AS {re.sub('%s', lambda _match: f'${next(numbers)}', sql)}")
         names[sql] = name
     cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(params))})" if params else f"EXECUTE {name}", params)
+
+
+def _database():
+    """This thread's default connection itself: each `connection.x` through the proxy costs a thread-local lookup."""
+    return connections[DEFAULT_DB_ALIAS]
 
 
 def _plan(model: type[Model], alias: str) -> tuple[str, _Converters]:
@@ -103,10 +109,11 @@ def rows_load_joined(
 
 def _converted(row: Sequence[Any], converters: _Converters) -> list[Any]:
     values = list(row)
+    database = _database()
     for index, functions, column in converters:
         value = values[index]
         for function in functions:
-            value = function(value, column, connection)
+            value = function(value, column, database)
         values[index] = value
     return values
 
@@ -134,7 +141,8 @@ def row_update(instance: Model, fields: Sequence[str]) -> None:
         sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608 (model metadata)
         plan = _update_plans[shape] = (sql, written)
     sql, written = plan
-    params = [field.get_db_prep_save(field.pre_save(instance, add=False), connection) for field in written]
+    database = _database()
+    params = [field.get_db_prep_save(field.pre_save(instance, add=False), database) for field in written]
     params.append(instance.pk)
     with connection.cursor() as cursor:
         statement_run(cursor, sql, params)
@@ -205,7 +213,8 @@ def _insert_sql(instance: Model) -> tuple[str, list[Any]]:
         )
         plan = _insert_plans[shape] = (sql, fields)
     sql, fields = plan
-    return sql, [field.get_db_prep_save(field.pre_save(instance, add=True), connection) for field in fields]
+    database = _database()
+    return sql, [field.get_db_prep_save(field.pre_save(instance, add=True), database) for field in fields]
 
 
 def _inserted(instance: Model, key: Any) -> None:
@@ -252,22 +261,26 @@ def rows_upsert(
     meta = model._meta
     on_existing = dict(on_existing or {})
 
+    # Each row as the column values an INSERT sends (defaults and timestamps filled in, as a model
+    # instance would have them), without building the instance.
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    conflict_columns = [meta.get_field(name).attname for name in conflict]
+    now = timezone.now()
+    given: dict[tuple, dict[str, Any]] = {}  # what was sent for each key, rows naming one key merged
     merged: dict[tuple, dict[str, Any]] = {}
     positions: list[tuple] = []
-    instances: dict[tuple, Model] = {}
     for values in rows:
-        instance = model(**values)
-        key = _conflict_key(instance, conflict) or ("uuid", instance.uuid)
+        columns = _row_columns(model, fields, values, now)
+        key = _row_key(columns, conflict_columns) or ("uuid", columns["uuid"])
         if key in merged:
-            merged[key].update(values)
-            instance = model(**merged[key])
-            instance.uuid = instances[key].uuid
+            given[key] = {**given[key], **values}
+            columns = {**_row_columns(model, fields, given[key], now), "uuid": merged[key]["uuid"]}
         else:
-            merged[key] = dict(values)
-        instances[key] = instance
+            given[key] = dict(values)
+        merged[key] = columns
         positions.append(key)
 
-    keyed = [key for key, instance in instances.items() if _conflict_key(instance, conflict) is not None]
+    keyed = [key for key, columns in merged.items() if _row_key(columns, conflict_columns) is not None]
     keyed_columns = list(zip(*keyed, strict=True)) if keyed else []
     keyed_values = [list(dict.fromkeys(values)) for values in keyed_columns]
     shape = (
@@ -279,25 +292,23 @@ def rows_upsert(
         frozenset(keep),
         frozenset(on_existing),
         linked[0] if linked is not None else None,
-        len(instances),
+        len(merged),
         tuple(len(values) for values in keyed_values),
     )
     plan = _upsert_plans.get(shape)
     if plan is None:
         plan = _upsert_plan(
-            model, conflict, conflict_where, owner, keep, on_existing, linked, len(instances), keyed_values
+            model, conflict, conflict_where, owner, keep, on_existing, linked, len(merged), keyed_values
         )
         _upsert_plans[shape] = plan
     sql, fields, on_existing_fields = plan
 
-    sent: dict[tuple, tuple[Any, Any]] = {}
+    database = _database()
     params: list[Any] = []
-    for key, instance in instances.items():
-        for field in fields:
-            params.append(field.get_db_prep_save(field.pre_save(instance, add=True), connection))
-        sent[key] = (instance.created_at, instance.updated_at)
+    for columns in merged.values():
+        params += [field.get_db_prep_save(columns[field.attname], database) for field in fields]
     existing_params = [
-        field.get_db_prep_save(on_existing.get(field.name, on_existing.get(field.attname)), connection)
+        field.get_db_prep_save(on_existing.get(field.name, on_existing.get(field.attname)), database)
         for field in on_existing_fields
     ]
     params += existing_params + existing_params
@@ -315,21 +326,49 @@ def rows_upsert(
             fetched = [(*row, True) for row in cursor.fetchall()]
 
     _select, converters = _plan(model, "t")
+    owner_name = meta.get_field(owner).attname
     results: dict[tuple, Upserted[ModelT]] = {}
     for row in fetched:
         instance = model.from_db(connection.alias, None, _converted(row[:-1], converters))
         key = _conflict_key(instance, conflict) or ("uuid", instance.uuid)
-        if key not in instances:
+        if key not in merged:
             continue
         if not row[-1]:  # as stored: unchanged, or another owner's
-            owner_name = meta.get_field(owner).attname
-            if getattr(instance, owner_name) == getattr(instances[key], owner_name):
+            if getattr(instance, owner_name) == merged[key][owner_name]:
                 results[key] = Upserted(instance, created=False, changed=False)
             continue
-        created_at, updated_at = sent[key]
-        created = instance.created_at == created_at
-        results[key] = Upserted(instance, created=created, changed=not created and instance.updated_at == updated_at)
+        created = instance.created_at == now
+        results[key] = Upserted(instance, created=created, changed=not created and instance.updated_at == now)
     return [results.get(key) for key in positions]
+
+
+def _row_columns(model: type[Model], fields: list, values: dict[str, Any], now) -> dict[str, Any]:
+    """The value of every column of a new `model` row given `values` (by field name or column name)."""
+    columns: dict[str, Any] = {}
+    unknown = set(values)
+    for field in fields:
+        unknown.discard(field.attname)
+        unknown.discard(field.name)
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            value = now  # as `pre_save` sets them on insert, whatever was given
+        elif field.attname in values:
+            value = values[field.attname]
+        elif field.name in values:
+            value = values[field.name]
+            if field.is_relation and isinstance(value, Model):
+                value = value.pk
+        else:
+            value = field.get_default()
+        columns[field.attname] = value
+    if unknown:
+        raise TypeError(f"{model.__name__} has no field named {', '.join(sorted(unknown))}")
+    return columns
+
+
+def _row_key(columns: dict[str, Any], conflict_columns: list[str]) -> tuple | None:
+    """The values of the conflict columns, or None when one is NULL (such a row never conflicts)."""
+    key = tuple(columns[name] for name in conflict_columns)
+    return None if None in key else key
 
 
 # The text of each shape of upsert (model, options, number of rows), built once per process.
