@@ -344,25 +344,47 @@ def rows_upsert(
 
 def _row_columns(model: type[Model], fields: list, values: dict[str, Any], now) -> dict[str, Any]:
     """The value of every column of a new `model` row given `values` (by field name or column name)."""
+    plan, names = _column_plan(model, fields)
+    if not names.issuperset(values):
+        unknown = ", ".join(sorted(set(values) - names))
+        raise TypeError(f"{model.__name__} has no field named {unknown}")
     columns: dict[str, Any] = {}
-    unknown = set(values)
-    for field in fields:
-        unknown.discard(field.attname)
-        unknown.discard(field.name)
-        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+    for field, attname, name, stamped, related in plan:
+        if stamped:
             value = now  # as `pre_save` sets them on insert, whatever was given
-        elif field.attname in values:
-            value = values[field.attname]
-        elif field.name in values:
-            value = values[field.name]
-            if field.is_relation and isinstance(value, Model):
+        elif attname in values:
+            value = values[attname]
+        elif name in values:
+            value = values[name]
+            if related and isinstance(value, Model):
                 value = value.pk
         else:
             value = field.get_default()
-        columns[field.attname] = value
-    if unknown:
-        raise TypeError(f"{model.__name__} has no field named {', '.join(sorted(unknown))}")
+        columns[attname] = value
     return columns
+
+
+_column_plans: dict[type[Model], tuple[list[tuple], set[str]]] = {}
+
+
+def _column_plan(model: type[Model], fields: list) -> tuple[list[tuple], set[str]]:
+    """For each field (field, column name, field name, set to the time on insert, a relation), once per model;
+    and every name a value may be given by."""
+    found = _column_plans.get(model)
+    if found is None:
+        plan = [
+            (
+                field,
+                field.attname,
+                field.name,
+                bool(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)),
+                field.is_relation,
+            )
+            for field in fields
+        ]
+        names = {name for field in fields for name in (field.attname, field.name)}
+        found = _column_plans[model] = (plan, names)
+    return found
 
 
 def _row_key(columns: dict[str, Any], conflict_columns: list[str]) -> tuple | None:
