@@ -63,6 +63,16 @@ def _database():
     return connections[DEFAULT_DB_ALIAS]
 
 
+# Statement texts kept per shape; shapes that depend on a row count are many in theory, so each cache is bounded.
+PLANS_KEPT = 1000
+
+
+def _remembered(cache: dict, key: tuple, plan: Any) -> Any:
+    if len(cache) < PLANS_KEPT:
+        cache[key] = plan
+    return plan
+
+
 def _plan(model: type[Model], alias: str) -> tuple[str, _Converters]:
     key = (connection.vendor, model, alias)
     plan = _plans.get(key)
@@ -139,7 +149,7 @@ def row_update(instance: Model, fields: Sequence[str]) -> None:
         written = [meta.get_field(name) for name in names]
         assignments = ", ".join(f"{quote(field.column)} = %s" for field in written)
         sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608 (model metadata)
-        plan = _update_plans[shape] = (sql, written)
+        plan = _remembered(_update_plans, shape, (sql, written))
     sql, written = plan
     database = _database()
     params = [field.get_db_prep_save(field.pre_save(instance, add=False), database) for field in written]
@@ -211,7 +221,7 @@ def _insert_sql(instance: Model) -> tuple[str, list[Any]]:
             f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608 (model metadata)
             f"RETURNING {quote(meta.pk.column)}"
         )
-        plan = _insert_plans[shape] = (sql, fields)
+        plan = _remembered(_insert_plans, shape, (sql, fields))
     sql, fields = plan
     database = _database()
     return sql, [field.get_db_prep_save(field.pre_save(instance, add=True), database) for field in fields]
@@ -297,10 +307,11 @@ def rows_upsert(
     )
     plan = _upsert_plans.get(shape)
     if plan is None:
-        plan = _upsert_plan(
-            model, conflict, conflict_where, owner, keep, on_existing, linked, len(merged), keyed_values
+        plan = _remembered(
+            _upsert_plans,
+            shape,
+            _upsert_plan(model, conflict, conflict_where, owner, keep, on_existing, linked, len(merged), keyed_values),
         )
-        _upsert_plans[shape] = plan
     sql, fields, on_existing_fields = plan
 
     database = _database()
