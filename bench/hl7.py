@@ -316,6 +316,55 @@ PROFILE_PARTS = [
 ]
 
 
+def _backend_cpu_seconds() -> float | None:
+    """CPU time this connection's PostgreSQL backend has used so far (a local server only), or None."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pipeline_cpu(messages: list[bytes]) -> tuple[float, float | None, float, float]:
+    """CPU per message of `hl7_receive` in this process, without a profiler: (Python ms, PostgreSQL backend ms
+    or None, SQL statements, bare `hl7.parse` ms). CPU time, unlike rates, holds up on a shared machine."""
+    from django.db import connection
+
+    from integrations.hl7v2.pipeline import hl7_receive
+
+    statements = 0
+
+    def count(execute, sql, params, many, context):
+        nonlocal statements
+        statements += 1
+        return execute(sql, params, many, context)
+
+    backend_before = _backend_cpu_seconds()
+    with connection.execute_wrapper(count):
+        started = time.process_time()
+        for payload in messages:
+            hl7_receive(payload, transport="mllp")
+        python_seconds = time.process_time() - started
+    backend_after = _backend_cpu_seconds()
+    started = time.process_time()
+    for payload in messages:
+        hl7.parse(payload, encoding="utf-8")
+    parse_seconds = time.process_time() - started
+    backend = None if backend_before is None or backend_after is None else backend_after - backend_before
+    per = 1000 / len(messages)
+    return (
+        python_seconds * per,
+        backend * per if backend is not None else None,
+        statements / len(messages),
+        parse_seconds * per,
+    )
+
+
 def pipeline_profile(messages: list[bytes]) -> tuple[float, float, list[tuple[str, float]]]:
     """Run the pipeline in this process under cProfile: (ms per message, queries per message, [(part, share)])."""
     import cProfile
@@ -401,6 +450,12 @@ def hl7_mllp(report: Report, *, patients: int = 20_000, single: int = 3_000, con
     parse_one = bare_parse_rate(single_messages, 1)
     parse_many = bare_parse_rate(concurrent_messages, LISTENER_WORKERS)
 
+    cpu_python, cpu_postgres, cpu_statements, cpu_parse = pipeline_cpu(
+        [
+            payload
+            for _id, payload in workload(patients=patients, single=1000, concurrent=0, burst=0, run=f"{run}C").single
+        ]
+    )
     profile_ms, profile_queries, profile_shares = pipeline_profile(
         [
             payload
@@ -447,6 +502,22 @@ def hl7_mllp(report: Report, *, patients: int = 20_000, single: int = 3_000, con
                     ],
                     ["burst: refused (any answer but AA, or none)", f"**{refused}**"],
                     ["burst: applied", f"{burst_applied:,} of {burst_total:,}"],
+                ],
+            ),
+            "",
+            "CPU per message, 1,000 more messages through `hl7_receive` in this process without a profiler "
+            "(process CPU time, which the other work on a shared machine disturbs far less than rates):",
+            "",
+            *table(
+                ["part", "CPU per message"],
+                [
+                    ["Python: read, parse, map, match, write, ACK", ms(cpu_python)],
+                    [
+                        "PostgreSQL backend serving it",
+                        ms(cpu_postgres) if cpu_postgres is not None else "not measured (remote server)",
+                    ],
+                    ["SQL statements", f"{cpu_statements:.1f}"],
+                    ["bare `hl7.parse` of the same messages", ms(cpu_parse)],
                 ],
             ),
             "",

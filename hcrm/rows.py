@@ -16,8 +16,9 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
+from django.utils import timezone
 
 ModelT = TypeVar("ModelT", bound=Model)
 _Converters = list[tuple[int, list[Callable], Any]]
@@ -55,6 +56,21 @@ def statement_run(cursor, sql: str, params: Sequence[Any]) -> None:
             driver_cursor.execute(f"PREPARE {name} AS {re.sub('%s', lambda _match: f'${next(numbers)}', sql)}")
         names[sql] = name
     cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(params))})" if params else f"EXECUTE {name}", params)
+
+
+def _database():
+    """This thread's default connection itself: each `connection.x` through the proxy costs a thread-local lookup."""
+    return connections[DEFAULT_DB_ALIAS]
+
+
+# Statement texts kept per shape; shapes that depend on a row count are many in theory, so each cache is bounded.
+PLANS_KEPT = 1000
+
+
+def _remembered(cache: dict, key: tuple, plan: Any) -> Any:
+    if len(cache) < PLANS_KEPT:
+        cache[key] = plan
+    return plan
 
 
 def _plan(model: type[Model], alias: str) -> tuple[str, _Converters]:
@@ -137,10 +153,11 @@ def rows_load_together(
 
 def _converted(row: Sequence[Any], converters: _Converters) -> list[Any]:
     values = list(row)
+    database = _database()
     for index, functions, column in converters:
         value = values[index]
         for function in functions:
-            value = function(value, column, connection)
+            value = function(value, column, database)
         values[index] = value
     return values
 
@@ -159,20 +176,23 @@ def row_update(instance: Model, fields: Sequence[str]) -> None:
     if _needs_save(instance):
         instance.save(update_fields=names)
         return
-    quote = connection.ops.quote_name
-    assignments = []
-    params = []
-    for name in names:
-        field = meta.get_field(name)
-        value = field.pre_save(instance, add=False)
-        assignments.append(f"{quote(field.column)} = %s")
-        params.append(field.get_db_prep_save(value, connection))
+    shape = (connection.vendor, model, tuple(names))
+    plan = _update_plans.get(shape)
+    if plan is None:
+        quote = connection.ops.quote_name
+        written = [meta.get_field(name) for name in names]
+        assignments = ", ".join(f"{quote(field.column)} = %s" for field in written)
+        sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608 (model metadata)
+        plan = _remembered(_update_plans, shape, (sql, written))
+    sql, written = plan
+    database = _database()
+    params = [field.get_db_prep_save(field.pre_save(instance, add=False), database) for field in written]
     params.append(instance.pk)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} WHERE {quote(meta.pk.column)} = %s",  # noqa: S608 (model metadata)
-            params,
-        )
+        statement_run(cursor, sql, params)
+
+
+_update_plans: dict[tuple, tuple[str, list]] = {}
 
 
 def row_insert(instance: Model) -> None:
@@ -219,18 +239,26 @@ def _needs_save(instance: Model) -> bool:
     )
 
 
+_insert_plans: dict[tuple, tuple[str, list]] = {}
+
+
 def _insert_sql(instance: Model) -> tuple[str, list[Any]]:
     meta = instance._meta
-    quote = connection.ops.quote_name
-    fields = [field for field in meta.concrete_fields if not (field.primary_key and instance.pk is None)]
-    values = [field.get_db_prep_save(field.pre_save(instance, add=True), connection) for field in fields]
-    columns = ", ".join(quote(field.column) for field in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608 (model metadata)
-        f"RETURNING {quote(meta.pk.column)}"
-    )
-    return sql, values
+    shape = (connection.vendor, type(instance), instance.pk is None)
+    plan = _insert_plans.get(shape)
+    if plan is None:
+        quote = connection.ops.quote_name
+        fields = [field for field in meta.concrete_fields if not (field.primary_key and instance.pk is None)]
+        columns = ", ".join(quote(field.column) for field in fields)
+        placeholders = ", ".join(["%s"] * len(fields))
+        sql = (
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608 (model metadata)
+            f"RETURNING {quote(meta.pk.column)}"
+        )
+        plan = _remembered(_insert_plans, shape, (sql, fields))
+    sql, fields = plan
+    database = _database()
+    return sql, [field.get_db_prep_save(field.pre_save(instance, add=True), database) for field in fields]
 
 
 def _inserted(instance: Model, key: Any) -> None:
@@ -275,49 +303,173 @@ def rows_upsert(
     if not rows:
         return []
     meta = model._meta
-    quote = connection.ops.quote_name
-    table = quote(meta.db_table)
     on_existing = dict(on_existing or {})
 
+    # Each row as the column values an INSERT sends (defaults and timestamps filled in, as a model
+    # instance would have them), without building the instance.
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    conflict_columns = [meta.get_field(name).attname for name in conflict]
+    now = timezone.now()
+    given: dict[tuple, dict[str, Any]] = {}  # what was sent for each key, rows naming one key merged
     merged: dict[tuple, dict[str, Any]] = {}
     positions: list[tuple] = []
-    instances: dict[tuple, Model] = {}
     for values in rows:
-        instance = model(**values)
-        key = _conflict_key(instance, conflict) or ("uuid", instance.uuid)
+        columns = _row_columns(model, fields, values, now)
+        key = _row_key(columns, conflict_columns) or ("uuid", columns["uuid"])
         if key in merged:
-            merged[key].update(values)
-            instance = model(**merged[key])
-            instance.uuid = instances[key].uuid
+            given[key] = {**given[key], **values}
+            columns = {**_row_columns(model, fields, given[key], now), "uuid": merged[key]["uuid"]}
         else:
-            merged[key] = dict(values)
-        instances[key] = instance
+            given[key] = dict(values)
+        merged[key] = columns
         positions.append(key)
 
-    fields = [field for field in meta.concrete_fields if not field.primary_key]
-    sent: dict[tuple, tuple[Any, Any]] = {}
-    params: list[Any] = []
-    for key, instance in instances.items():
-        for field in fields:
-            params.append(field.get_db_prep_save(field.pre_save(instance, add=True), connection))
-        sent[key] = (instance.created_at, instance.updated_at)
-    row_sql = f"({', '.join(['%s'] * len(fields))})"
+    keyed = [key for key, columns in merged.items() if _row_key(columns, conflict_columns) is not None]
+    keyed_columns = list(zip(*keyed, strict=True)) if keyed else []
+    keyed_values = [list(dict.fromkeys(values)) for values in keyed_columns]
+    shape = (
+        connection.vendor,
+        model,
+        tuple(conflict),
+        conflict_where,
+        owner,
+        frozenset(keep),
+        frozenset(on_existing),
+        linked[0] if linked is not None else None,
+        len(merged),
+        tuple(len(values) for values in keyed_values),
+    )
+    plan = _upsert_plans.get(shape)
+    if plan is None:
+        plan = _remembered(
+            _upsert_plans,
+            shape,
+            _upsert_plan(model, conflict, conflict_where, owner, keep, on_existing, linked, len(merged), keyed_values),
+        )
+    sql, fields, on_existing_fields = plan
 
+    database = _database()
+    params: list[Any] = []
+    for columns in merged.values():
+        params += [field.get_db_prep_save(columns[field.attname], database) for field in fields]
+    existing_params = [
+        field.get_db_prep_save(on_existing.get(field.name, on_existing.get(field.attname)), database)
+        for field in on_existing_fields
+    ]
+    params += existing_params + existing_params
+    if connection.vendor == "postgresql":
+        params = [*(linked[1] if linked is not None else ()), *params]
+        params += [value for values in keyed_values for value in values]
+        with connection.cursor() as cursor:
+            statement_run(cursor, sql, params)
+            fetched = cursor.fetchall()
+    else:
+        with connection.cursor() as cursor:
+            if linked is not None:
+                cursor.execute(*linked)
+            cursor.execute(sql, params)
+            fetched = [(*row, True) for row in cursor.fetchall()]
+
+    _select, converters = _plan(model, "t")
+    owner_name = meta.get_field(owner).attname
+    results: dict[tuple, Upserted[ModelT]] = {}
+    for row in fetched:
+        instance = model.from_db(connection.alias, None, _converted(row[:-1], converters))
+        key = _conflict_key(instance, conflict) or ("uuid", instance.uuid)
+        if key not in merged:
+            continue
+        if not row[-1]:  # as stored: unchanged, or another owner's
+            if getattr(instance, owner_name) == merged[key][owner_name]:
+                results[key] = Upserted(instance, created=False, changed=False)
+            continue
+        created = instance.created_at == now
+        results[key] = Upserted(instance, created=created, changed=not created and instance.updated_at == now)
+    return [results.get(key) for key in positions]
+
+
+def _row_columns(model: type[Model], fields: list, values: dict[str, Any], now) -> dict[str, Any]:
+    """The value of every column of a new `model` row given `values` (by field name or column name)."""
+    plan, names = _column_plan(model, fields)
+    if not names.issuperset(values):
+        unknown = ", ".join(sorted(set(values) - names))
+        raise TypeError(f"{model.__name__} has no field named {unknown}")
+    columns: dict[str, Any] = {}
+    for field, attname, name, stamped, related in plan:
+        if stamped:
+            value = now  # as `pre_save` sets them on insert, whatever was given
+        elif attname in values:
+            value = values[attname]
+        elif name in values:
+            value = values[name]
+            if related and isinstance(value, Model):
+                value = value.pk
+        else:
+            value = field.get_default()
+        columns[attname] = value
+    return columns
+
+
+_column_plans: dict[type[Model], tuple[list[tuple], set[str]]] = {}
+
+
+def _column_plan(model: type[Model], fields: list) -> tuple[list[tuple], set[str]]:
+    """For each field (field, column name, field name, set to the time on insert, a relation), once per model;
+    and every name a value may be given by."""
+    found = _column_plans.get(model)
+    if found is None:
+        plan = [
+            (
+                field,
+                field.attname,
+                field.name,
+                bool(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)),
+                field.is_relation,
+            )
+            for field in fields
+        ]
+        names = {name for field in fields for name in (field.attname, field.name)}
+        found = _column_plans[model] = (plan, names)
+    return found
+
+
+def _row_key(columns: dict[str, Any], conflict_columns: list[str]) -> tuple | None:
+    """The values of the conflict columns, or None when one is NULL (such a row never conflicts)."""
+    key = tuple(columns[name] for name in conflict_columns)
+    return None if None in key else key
+
+
+# The text of each shape of upsert (model, options, number of rows), built once per process.
+_upsert_plans: dict[tuple, tuple[str, list, list]] = {}
+
+
+def _upsert_plan(
+    model: type[Model],
+    conflict: Sequence[str],
+    conflict_where: str,
+    owner: str,
+    keep: Collection[str],
+    on_existing: Mapping[str, Any],
+    linked: tuple[str, Sequence[Any]] | None,
+    count: int,
+    keyed_values: list[list[Any]],
+) -> tuple[str, list, list]:
+    """(SQL, the fields each row sends, the fields `on_existing` sets) of one shape of `rows_upsert`."""
+    meta = model._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    row_sql = f"({', '.join(['%s'] * len(fields))})"
     fixed = {*conflict, owner, "uuid", "created_at", "updated_at", *keep}
     distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
-    assignments, differs = [], []
-    assignment_params, differs_params = [], []
+    assignments, differs, on_existing_fields = [], [], []
     for field in fields:
         if field.name in fixed or field.attname in fixed:
             continue
         column = quote(field.column)
         if field.name in on_existing or field.attname in on_existing:
-            value = on_existing.get(field.name, on_existing.get(field.attname))
-            prepared = field.get_db_prep_save(value, connection)
+            on_existing_fields.append(field)
             assignments.append(f"{column} = %s")
-            assignment_params.append(prepared)
             differs.append(f"{table}.{column} {distinct} %s")
-            differs_params.append(prepared)
         else:
             assignments.append(f"{column} = EXCLUDED.{column}")
             differs.append(f"{table}.{column} {distinct} EXCLUDED.{column}")
@@ -328,41 +480,10 @@ def rows_upsert(
     changed = " OR ".join(differs) or "FALSE"
     insert = (
         f"INSERT INTO {table} ({', '.join(quote(field.column) for field in fields)}) "  # noqa: S608 (model metadata)
-        f"VALUES {', '.join([row_sql] * len(instances))} "
+        f"VALUES {', '.join([row_sql] * count)} "
         f"ON CONFLICT ({target}){f' WHERE {conflict_where}' if conflict_where else ''} DO UPDATE SET "
     )
-    keyed = [key for key, instance in instances.items() if _conflict_key(instance, conflict) is not None]
-    if connection.vendor == "postgresql":
-        # Only rows that differ are written; the others, and rows held by another owner, are read
-        # back as they stood when the statement began (a data-modifying WITH sees that snapshot).
-        assignments.append(f"{updated} = EXCLUDED.{updated}")
-        sql = (
-            f"{insert}{', '.join(assignments)} "
-            f"WHERE {table}.{owner_column} = EXCLUDED.{owner_column} AND ({changed}) RETURNING {returning}"
-        )
-        params += assignment_params + differs_params
-        prefix = f"linked AS ({linked[0]}), " if linked is not None else ""
-        params = [*(linked[1] if linked is not None else ()), *params]
-        sql = f"WITH {prefix}written AS ({sql}) SELECT {returning}, TRUE FROM written"  # noqa: S608 (model metadata)
-        if keyed:
-            # Each column against its values (`external_id IN (…) AND source_system IN (…)`): probes of
-            # the unique index whatever the planner believes about a sender's rows; a combination
-            # nobody asked for is dropped below.
-            columns = list(zip(*keyed, strict=True))
-            matches = " AND ".join(
-                f"{quote(meta.get_field(name).column)} IN ({', '.join(['%s'] * len(set(values)))})"
-                for name, values in zip(conflict, columns, strict=True)
-            )
-            sql += (
-                f" UNION ALL SELECT {returning}, FALSE FROM {table} "  # noqa: S608 (model metadata)
-                f"WHERE {matches} {f'AND {conflict_where} ' if conflict_where else ''}"
-                f"AND ({target}) NOT IN (SELECT {target} FROM written)"
-            )
-            params += [value for values in columns for value in dict.fromkeys(values)]
-        with connection.cursor() as cursor:
-            statement_run(cursor, sql, params)
-            fetched = cursor.fetchall()
-    else:
+    if connection.vendor != "postgresql":
         # Without a data-modifying WITH, every stored row of the same owner is written (its
         # `updated_at` kept when nothing differs) so that RETURNING reports it.
         assignments.append(f"{updated} = CASE WHEN {changed} THEN EXCLUDED.{updated} ELSE {table}.{updated} END")
@@ -370,29 +491,30 @@ def rows_upsert(
             f"{insert}{', '.join(assignments)} "
             f"WHERE {table}.{owner_column} = EXCLUDED.{owner_column} RETURNING {returning}"
         )
-        params += assignment_params + differs_params
-        with connection.cursor() as cursor:
-            if linked is not None:
-                cursor.execute(*linked)
-            cursor.execute(sql, params)
-            fetched = [(*row, True) for row in cursor.fetchall()]
-
-    _select, converters = _plan(model, "t")
-    results: dict[tuple, Upserted[ModelT]] = {}
-    for row in fetched:
-        instance = model.from_db(connection.alias, None, _converted(row[:-1], converters))
-        key = _conflict_key(instance, conflict) or ("uuid", instance.uuid)
-        if key not in instances:
-            continue
-        if not row[-1]:  # as stored: unchanged, or another owner's
-            owner_name = meta.get_field(owner).attname
-            if getattr(instance, owner_name) == getattr(instances[key], owner_name):
-                results[key] = Upserted(instance, created=False, changed=False)
-            continue
-        created_at, updated_at = sent[key]
-        created = instance.created_at == created_at
-        results[key] = Upserted(instance, created=created, changed=not created and instance.updated_at == updated_at)
-    return [results.get(key) for key in positions]
+        return sql, fields, on_existing_fields
+    # Only rows that differ are written; the others, and rows held by another owner, are read
+    # back as they stood when the statement began (a data-modifying WITH sees that snapshot).
+    assignments.append(f"{updated} = EXCLUDED.{updated}")
+    sql = (
+        f"{insert}{', '.join(assignments)} "
+        f"WHERE {table}.{owner_column} = EXCLUDED.{owner_column} AND ({changed}) RETURNING {returning}"
+    )
+    prefix = f"linked AS ({linked[0]}), " if linked is not None else ""
+    sql = f"WITH {prefix}written AS ({sql}) SELECT {returning}, TRUE FROM written"  # noqa: S608 (model metadata)
+    if keyed_values:
+        # Each column against its values (`external_id IN (…) AND source_system IN (…)`): probes of
+        # the unique index whatever the planner believes about a sender's rows; a combination
+        # nobody asked for is dropped by the caller.
+        matches = " AND ".join(
+            f"{quote(meta.get_field(name).column)} IN ({', '.join(['%s'] * len(values))})"
+            for name, values in zip(conflict, keyed_values, strict=True)
+        )
+        sql += (
+            f" UNION ALL SELECT {returning}, FALSE FROM {table} "  # noqa: S608 (model metadata)
+            f"WHERE {matches} {f'AND {conflict_where} ' if conflict_where else ''}"
+            f"AND ({target}) NOT IN (SELECT {target} FROM written)"
+        )
+    return sql, fields, on_existing_fields
 
 
 def _conflict_key(instance: Model, conflict: Sequence[str]) -> tuple | None:

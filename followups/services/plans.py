@@ -29,6 +29,7 @@ from followups.models import (
 )
 from hcrm.audit import audit_acting_as
 from hcrm.roles import Role
+from hcrm.rows import rows_load
 from patients.models import CodeSystem, Diagnosis, Encounter, Patient, Procedure
 from patients.selectors.segments import segment_patients
 
@@ -217,7 +218,10 @@ def _insert(tasks: list[FollowUpTask]) -> int:
 
 
 def _active_plans(*triggers: str) -> list[FollowUpPlan]:
-    return list(FollowUpPlan.objects.filter(active=True, trigger__in=triggers).order_by("pk"))
+    # Asked after every commit that wrote clinical records (an HL7 message, say): a statement prepared
+    # once per connection, not a queryset compiled each time.
+    placeholders = ", ".join(["%s"] * len(triggers))
+    return rows_load(FollowUpPlan, f"t.active AND t.trigger IN ({placeholders}) ORDER BY t.id", triggers)
 
 
 def _dead_patient_ids(patient_ids: Iterable[int]) -> set[int]:

@@ -173,6 +173,11 @@ def _audit_applied(row: InboundMessage, applied: Applied, peer: str) -> None:
     audit_entry_saved(entry)
 
 
+def _system_actor(row: InboundMessage) -> str:
+    """Who a sender's writes are attributed to: the label the identity service gives the same sender."""
+    return f"{PatientSource.HIS_IMPORT}:{row.sender}"
+
+
 def _audit_entry(row: InboundMessage, applied: Applied, peer: str):
     details = {
         "hl7": {
@@ -184,7 +189,7 @@ def _audit_entry(row: InboundMessage, applied: Applied, peer: str):
         }
     }
     event = Event.CREATE if applied.created else Event.UPDATE
-    with audit_acting_as(f"{PatientSource.HIS_IMPORT}:{row.sender}"):
+    with audit_acting_as(_system_actor(row)):
         return audit_entry_build(
             event=event, instance=applied.patient if applied.patient is not None else row, details=details
         )
@@ -263,7 +268,8 @@ def _receive_new(raw: bytes, header: Header, *, transport: str, peer: str, profi
     codec = _codec(header, profile) or "utf-8"
     try:
         message, handler = _prepare(raw, header, profile)
-        with transaction.atomic():
+        # Acting as the sender once for the whole message: identity and the audit entry name it too.
+        with transaction.atomic(), audit_acting_as(_system_actor(row)):
             applied = _apply(message, profile, handler, system=True)
             row.status, row.patient = Status.APPLIED, applied.patient
             row.error = _warning_text(applied)

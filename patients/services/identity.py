@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from hcrm.audit import Event, audit_acting_as, audit_write
-from hcrm.rows import row_insert, row_update, rows_load, rows_load_joined
+from hcrm.rows import row_insert, row_update, rows_load, rows_load_joined, statement_run
 from patients.models import (
     BreakGlassGrant,
     Consent,
@@ -299,7 +299,9 @@ def _same_day_matches(patient: Patient, mine: tuple[str, str, set[str]]) -> list
     quote = connection.ops.quote_name
     table = quote(Patient._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(
+        # Asked for every new patient: prepared once per connection.
+        statement_run(
+            cursor,
             f"SELECT id, name, name_pinyin, mobile, phone FROM {table} "  # noqa: S608 (model metadata)
             "WHERE birth_date = %s AND merged_into_id IS NULL AND id <> %s LIMIT %s",
             [patient.birth_date, patient.pk, SAME_BIRTH_DATE_LIMIT + 1],

@@ -153,3 +153,25 @@ def test_an_unchanged_row_is_not_written_at_all():
     assert (again.created, again.changed, again.instance.pk) == (False, False, first.instance.pk)
     assert unchanged == stored
     assert tuple_id() != stored
+
+
+def test_a_row_naming_no_field_of_the_model_is_refused_and_nothing_is_written():
+    patient = PatientFactory()
+
+    with pytest.raises(TypeError, match="no field named colour"):
+        external_records_upsert(
+            model=Diagnosis, rows=[_diagnosis(patient, "D1"), _diagnosis(patient, "D2", colour="red")]
+        )
+
+    assert not Diagnosis.objects.exists()
+
+
+def test_a_relation_given_by_name_as_an_instance_is_stored_by_its_key():
+    patient = PatientFactory()
+    row = _diagnosis(patient, "D1")
+    del row["patient_id"]
+
+    (result,) = external_records_upsert(model=Diagnosis, rows=[{**row, "patient": patient}])
+
+    assert result.created
+    assert Diagnosis.objects.get(external_id="D1").patient_id == patient.pk
