@@ -102,12 +102,14 @@ def seed(*, patients: int, doctors: int = DOCTORS, slots_per_doctor: int = SLOTS
         )
         schedule_ids.append(schedule.pk)
         slot_ids.append([str(slot.uuid) for slot in slots])
+    # Mobile numbers follow on from every earlier run's accounts, so runs on one database never collide.
+    first_mobile = PortalAccount.objects.count()
     people = Patient.objects.bulk_create(
         Patient(
             mrn=f"BK{run}{index:05d}",
             name=rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN),
             sex=rng.choice(("male", "female")),
-            mobile=f"+86139{(int(run) * 100_000 + index) % 10**8:08d}",
+            mobile=f"+86139{(first_mobile + index) % 10**8:08d}",
         )
         for index in range(patients)
     )
