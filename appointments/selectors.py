@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 from django.db import connection
 from django.db.models import Count, F, OuterRef, Prefetch, QuerySet, Subquery, Sum
@@ -24,23 +23,24 @@ from appointments.models import (
     WaitlistStatus,
 )
 from hcrm.models import Department, User
+from hcrm.process_cache import ProcessCache
 from hcrm.rows import rows_load_together
 from patients.models import Patient
 
 # Every booking reads the rules; a process keeps them for a few seconds. A change saved in this process
 # is seen at once (see `booking_policy_forget`), in other processes within POLICY_SECONDS.
 POLICY_SECONDS = 10.0
-_policy_cache: dict[str, tuple[float, BookingPolicy]] = {}
+_policy_cache = ProcessCache()
+
+
+def _policy_load() -> BookingPolicy:
+    policy, _created = BookingPolicy.objects.get_or_create(pk=1)
+    return policy
 
 
 def booking_policy() -> BookingPolicy:
     """The single rules row, created with the defaults on first use."""
-    cached = _policy_cache.get("policy")
-    if cached is not None and time.monotonic() - cached[0] < POLICY_SECONDS:
-        return cached[1]
-    policy, _created = BookingPolicy.objects.get_or_create(pk=1)
-    _policy_cache["policy"] = (time.monotonic(), policy)
-    return policy
+    return _policy_cache.cached("policy", _policy_load, ttl_seconds=POLICY_SECONDS)
 
 
 def booking_policy_forget(**kwargs) -> None:

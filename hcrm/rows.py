@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import Model
 from django.utils import timezone
 
@@ -207,6 +207,43 @@ def row_insert(instance: Model) -> None:
     with connection.cursor() as cursor:
         statement_run(cursor, sql, values)
         _inserted(instance, cursor.fetchone()[0])
+
+
+def row_insert_new(instance: Model, *, conflict: Sequence[str]) -> bool:
+    """INSERT a new `instance` like `row_insert` unless a row with the same values of the `conflict` fields
+    (a unique constraint) is already stored: True when written, False (nothing written, no pk) when not.
+
+    On PostgreSQL one INSERT … ON CONFLICT DO NOTHING: no savepoint is needed around it, as a key already
+    taken is no error. A row inserted by a transaction not yet committed is waited for, then counts as
+    stored if that transaction commits.
+    """
+    if _needs_save(instance) or not connection.features.supports_ignore_conflicts:
+        try:
+            with transaction.atomic():
+                instance.save(force_insert=True)
+        except IntegrityError:
+            return False
+        return True
+    sql, values = _insert_sql(instance)
+    shape = (sql, tuple(conflict))
+    conflicting = _conflict_inserts.get(shape)
+    if conflicting is None:
+        quote = connection.ops.quote_name
+        target = ", ".join(quote(instance._meta.get_field(name).column) for name in conflict)
+        insert, returning = sql.rsplit(" RETURNING ", 1)
+        conflicting = _remembered(
+            _conflict_inserts, shape, f"{insert} ON CONFLICT ({target}) DO NOTHING RETURNING {returning}"
+        )
+    with connection.cursor() as cursor:
+        statement_run(cursor, conflicting, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    _inserted(instance, row[0])
+    return True
+
+
+_conflict_inserts: dict[tuple, str] = {}
 
 
 def rows_insert(*instances: Model) -> None:

@@ -6,20 +6,18 @@ listener, workers) see the change within `PROFILE_TTL_SECONDS`. Reprocessing rea
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 from django.db.models.signals import post_delete, post_save
 
+from hcrm.process_cache import ProcessCache
 from integrations.models import SourceProfile
 
 PROFILE_TTL_SECONDS = 5.0
 
 Key = tuple[str, str, str]  # (protocol, sending application, sending facility)
-_entries: dict[Key, tuple[float, Any]] = {}
-_lock = threading.Lock()
+_profiles = ProcessCache()
 
 
 def profile_key(protocol: str, application: str, facility: str = "") -> Key:
@@ -28,26 +26,19 @@ def profile_key(protocol: str, application: str, facility: str = "") -> Key:
 
 def profile_cached(key: Key, load: Callable[[], Any]) -> Any:
     """What `load` returned for `key` less than `PROFILE_TTL_SECONDS` ago, else `load()` (and keep it)."""
-    entry = _entries.get(key)
-    if entry is not None and time.monotonic() - entry[0] < PROFILE_TTL_SECONDS:
-        return entry[1]
-    return profile_keep(key, load())
+    return _profiles.cached(key, load, ttl_seconds=PROFILE_TTL_SECONDS)
 
 
 def profile_keep(key: Key, value: Any) -> Any:
-    with _lock:
-        _entries[key] = (time.monotonic(), value)
-    return value
+    return _profiles.keep(key, value)
 
 
 def profile_cache_clear() -> None:
-    with _lock:
-        _entries.clear()
+    _profiles.clear()
 
 
 def _forget(sender, instance: SourceProfile, **kwargs) -> None:
-    with _lock:
-        _entries.pop(profile_key(instance.protocol, instance.sending_application, instance.sending_facility), None)
+    _profiles.forget(profile_key(instance.protocol, instance.sending_application, instance.sending_facility))
 
 
 post_save.connect(_forget, sender=SourceProfile, dispatch_uid="source_profile_cache_saved")

@@ -7,8 +7,20 @@ class PatientsConfig(AppConfig):
     verbose_name = _("Patients")
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
         from hcrm.audit import audit_register
         from patients import models, timeline  # noqa: F401  (timeline registers its providers)
+        from patients.selectors.messages import templates_forget
+        from patients.selectors.outreach import outreach_settings_forget
+
+        # The outbox keeps templates and settings in process: a change is seen by the next message.
+        for model, forget in (
+            (models.MessageTemplate, templates_forget),
+            (models.OutreachSettings, outreach_settings_forget),
+        ):
+            post_save.connect(forget, sender=model, dispatch_uid=f"{model.__name__}-forget")
+            post_delete.connect(forget, sender=model, dispatch_uid=f"{model.__name__}-forget-delete")
 
         audit_register(
             models.Patient,

@@ -23,15 +23,14 @@ def english_between_tests():
 
 @pytest.fixture(autouse=True)
 def process_caches_cleared():
-    """Booking rules, source profiles and the HL7 department index are kept per process; what a rolled-back
-    test stored must not outlive it."""
-    from appointments.selectors import booking_policy_forget
+    """Booking rules, source profiles, message templates, outreach settings and the HL7 department index are
+    kept per process; what a rolled-back test stored must not outlive it."""
+    import integrations.profile_cache  # noqa: F401  (its cache exists before the first test)
+    from hcrm.process_cache import process_caches_clear
     from integrations.hl7v2.apply import departments_forget
-    from integrations.profile_cache import profile_cache_clear
 
     def clear() -> None:
-        booking_policy_forget()
-        profile_cache_clear()
+        process_caches_clear()
         departments_forget()
 
     clear()

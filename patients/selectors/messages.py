@@ -13,12 +13,14 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from hcrm.process_cache import ProcessCache
 from patients.models import (
     ContactEntry,
     MessageChannel,
     MessagePriority,
     MessagePurpose,
     MessageStatus,
+    MessageTemplate,
     OutboundMessage,
     OutreachSettings,
     Patient,
@@ -108,6 +110,29 @@ def template_preview_context(patient: Patient | None, extra: dict | None) -> dic
 
 
 _COMPOUND_SURNAMES = {"欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "司徒", "夏侯"}
+
+
+# --- Active templates ----------------------------------------------------------------------------
+
+# Every message queued reads its template; a process keeps the active ones this long. A template saved or
+# deleted in this process is seen at once (see `templates_forget`), in other processes within this time.
+TEMPLATES_TTL_SECONDS = 10.0
+_templates = ProcessCache()
+
+
+def active_templates(code: str, channel: str) -> dict[str, MessageTemplate]:
+    """The active templates `code` for `channel`, by language (kept in process, see TEMPLATES_TTL_SECONDS)."""
+
+    def load() -> dict[str, MessageTemplate]:
+        found = MessageTemplate.objects.filter(code=code, channel=channel, is_active=True)
+        return {template.language: template for template in found}
+
+    return _templates.cached((code, channel), load, ttl_seconds=TEMPLATES_TTL_SECONDS)
+
+
+def templates_forget(**kwargs) -> None:
+    """Drop the kept templates (connected to MessageTemplate's post_save and post_delete)."""
+    _templates.clear()
 
 
 # --- Addresses -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ too late. Every sent message becomes a contact-log entry.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from typing import Any
@@ -16,13 +17,14 @@ from typing import Any
 from auditlog.context import disable_auditlog
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from hcrm.audit import Event, audit_acting_as, audit_write
 from hcrm.channels import ChannelError, OutgoingMessage, channel_backend
+from hcrm.rows import row_insert_new
 from patients.models import (
     PENDING_STATUSES,
     ContactChannel,
@@ -41,13 +43,14 @@ from patients.models import (
 )
 from patients.selectors.messages import (
     MESSAGE_VARIABLES,
+    active_templates,
     patient_address,
     sending_rules,
     standard_context,
     template_errors,
     template_render,
 )
-from patients.selectors.outreach import outreach_settings
+from patients.selectors.outreach import outreach_settings_kept
 from patients.services.archive import consent_set
 from patients.services.contacts import contact_record
 from patients.validators import phone_search_key
@@ -101,10 +104,7 @@ def message_template_delete(*, actor, template: MessageTemplate) -> None:
 
 def template_for(code: str, *, channel: str, language: str) -> MessageTemplate:
     """The active template `code` for the channel in the patient's language, falling back to Chinese."""
-    candidates = {
-        template.language: template
-        for template in MessageTemplate.objects.filter(code=code, channel=channel, is_active=True)
-    }
+    candidates = active_templates(code, channel)
     for choice in (language, Language.ZH_HANS, *sorted(candidates)):
         if choice in candidates:
             return candidates[choice]
@@ -136,9 +136,65 @@ def message_send(
     """
     if not idempotency_key or len(idempotency_key) > 200:
         raise ValidationError({"idempotency_key": _("Give a key of 1 to 200 characters.")})
-    existing = OutboundMessage.objects.filter(idempotency_key=idempotency_key).first()
-    if existing is not None:
-        return existing
+    now = timezone.now()
+    try:
+        message = _message_new(
+            patient=patient,
+            channel=channel,
+            purpose=purpose,
+            template=template,
+            context=context,
+            idempotency_key=idempotency_key,
+            not_before=not_before,
+            priority=priority,
+            actor=actor,
+            source=source,
+            now=now,
+        )
+    except ValidationError:
+        # A key used before returns its message, whatever changed since (a template withdrawn, say).
+        existing = OutboundMessage.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+        raise
+    verdict = sending_rules(message, now=now, policy=outreach_settings_kept(), at_send_time=False)
+    if verdict.suppress_reason:
+        message.status, message.status_reason = MessageStatus.SUPPRESSED, verdict.suppress_reason
+    elif verdict.defer_until is not None:
+        message.status, message.status_reason = MessageStatus.DEFERRED, verdict.defer_reason
+        message.not_before = max(message.not_before, verdict.defer_until)
+    due_now = message.status == MessageStatus.QUEUED and message.not_before <= now
+    if due_now:
+        message.dispatched_at = now
+    # The unique key decides, not a read before writing: a key already used (by an earlier call, or by
+    # another caller a moment ago) writes nothing, and that message is returned.
+    audited = actor is not None and getattr(actor, "pk", None)
+    with transaction.atomic(savepoint=False) if audited else contextlib.nullcontext():
+        created = row_insert_new(message, conflict=["idempotency_key"])
+        if created and audited:
+            audit_write(event=Event.CREATE, instance=message, details={"purpose": purpose, "channel": channel})
+    if not created:
+        return OutboundMessage.objects.get(idempotency_key=idempotency_key)
+    if due_now:
+        _enqueue_on_commit(message.pk)
+    return message
+
+
+def _message_new(
+    *,
+    patient: Patient,
+    channel: str,
+    purpose: str,
+    template: MessageTemplate | str,
+    context: dict[str, Any] | None,
+    idempotency_key: str,
+    not_before: dt.datetime | None,
+    priority: str,
+    actor,
+    source: str,
+    now: dt.datetime,
+) -> OutboundMessage:
+    """The message `message_send` would queue, rendered, not yet judged by the rules nor stored."""
     if purpose not in MessagePurpose.values:
         raise ValidationError({"purpose": _("Unknown purpose.")})
     if priority not in MessagePriority.values:
@@ -151,8 +207,7 @@ def message_send(
     unknown = sorted(set(context or {}) - set(MESSAGE_VARIABLES))
     if unknown:
         raise ValidationError({"context": _("Unknown variables: %(names)s") % {"names": ", ".join(unknown)}})
-    now = timezone.now()
-    message = OutboundMessage(
+    return OutboundMessage(
         patient=patient,
         channel=channel,
         purpose=purpose,
@@ -168,26 +223,6 @@ def message_send(
         not_before=max(not_before or now, now),
         created_by=actor if getattr(actor, "pk", None) else None,
     )
-    verdict = sending_rules(message, now=now, policy=outreach_settings(), at_send_time=False)
-    if verdict.suppress_reason:
-        message.status, message.status_reason = MessageStatus.SUPPRESSED, verdict.suppress_reason
-    elif verdict.defer_until is not None:
-        message.status, message.status_reason = MessageStatus.DEFERRED, verdict.defer_reason
-        message.not_before = max(message.not_before, verdict.defer_until)
-    due_now = message.status == MessageStatus.QUEUED and message.not_before <= now
-    if due_now:
-        message.dispatched_at = now
-    try:
-        with transaction.atomic():
-            message.save()
-            if actor is not None and getattr(actor, "pk", None):
-                audit_write(event=Event.CREATE, instance=message, details={"purpose": purpose, "channel": channel})
-    except IntegrityError:
-        # Another caller queued the same key a moment ago: theirs is the message.
-        return OutboundMessage.objects.get(idempotency_key=idempotency_key)
-    if due_now:
-        _enqueue_on_commit(message.pk)
-    return message
 
 
 def _enqueue_on_commit(message_id: int) -> None:
@@ -260,7 +295,7 @@ def message_deliver(*, message_id: int) -> str:
     if not claimed:
         return "not claimed"
     message = OutboundMessage.objects.select_related("patient").get(pk=message_id)
-    verdict = sending_rules(message, now=now, policy=outreach_settings(), at_send_time=True)
+    verdict = sending_rules(message, now=now, policy=outreach_settings_kept(), at_send_time=True)
     if verdict.suppress_reason:
         _leave_sending(message_id, status=MessageStatus.SUPPRESSED, reason=verdict.suppress_reason)
         return "suppressed"
