@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from django.db import connection
 from django.db.models import Count, F, OuterRef, Prefetch, QuerySet, Subquery, Sum
@@ -88,19 +89,13 @@ def slot_to_book(slot_uuid) -> Slot | None:
     """
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     key = Slot._meta.get_field("uuid").get_db_prep_value(slot_uuid, connection)
+    joined, extra = _slot_to_book_sql(connection.vendor)
     found = rows_load_together(
         [(Slot, "t"), (Schedule, "s"), (Department, "d"), (User, "u")],
-        f"JOIN {_table(Schedule)} s ON s.id = t.schedule_id JOIN {_table(Department)} d ON d.id = s.department_id "
-        f"JOIN {_table(User)} u ON u.id = s.doctor_id",
+        joined,
         "t.uuid = %s",
         [ScheduleStatus.OPEN, now, ScheduleStatus.OPEN, now, key],
-        extra=[
-            f"COALESCE((SELECT SUM(o.capacity_online - o.taken_online) FROM {_table(Slot)} o "  # noqa: S608 (model metadata)
-            "WHERE o.schedule_id = s.id AND s.status = %s AND s.releases_at <= %s), 0)",
-            f"COALESCE((SELECT SUM(o.capacity_online - o.taken_online) FROM {_table(Slot)} o "  # noqa: S608
-            f"JOIN {_table(Schedule)} os ON os.id = o.schedule_id WHERE os.department_id = s.department_id "
-            "AND os.date = s.date AND os.status = %s AND os.releases_at <= %s), 0)",
-        ],
+        extra=extra,
     )
     if not found:
         return None
@@ -108,6 +103,23 @@ def slot_to_book(slot_uuid) -> Slot | None:
     schedule.department, schedule.doctor = department, doctor
     slot.schedule = schedule
     return slot
+
+
+@functools.cache
+def _slot_to_book_sql(vendor: str) -> tuple[str, list[str]]:
+    """The joins and the free-place columns of `slot_to_book`'s statement, written once per process."""
+    joined = (
+        f"JOIN {_table(Schedule)} s ON s.id = t.schedule_id JOIN {_table(Department)} d ON d.id = s.department_id "
+        f"JOIN {_table(User)} u ON u.id = s.doctor_id"
+    )
+    extra = [
+        f"COALESCE((SELECT SUM(o.capacity_online - o.taken_online) FROM {_table(Slot)} o "  # noqa: S608 (model metadata)
+        "WHERE o.schedule_id = s.id AND s.status = %s AND s.releases_at <= %s), 0)",
+        f"COALESCE((SELECT SUM(o.capacity_online - o.taken_online) FROM {_table(Slot)} o "  # noqa: S608
+        f"JOIN {_table(Schedule)} os ON os.id = o.schedule_id WHERE os.department_id = s.department_id "
+        "AND os.date = s.date AND os.status = %s AND os.releases_at <= %s), 0)",
+    ]
+    return joined, extra
 
 
 def _table(model) -> str:

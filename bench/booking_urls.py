@@ -23,6 +23,7 @@ from appointments.portal.session import portal_required
 from appointments.portal.views.common import booking_door, member_patient
 from appointments.selectors import slot_to_book
 from appointments.services import BookingRefused, appointment_book
+from hcrm.logs import refusal_expected
 from hcrm.urls import urlpatterns as project_urlpatterns
 
 
@@ -61,6 +62,7 @@ def book(request: HttpRequest) -> JsonResponse:
             # department that day, read with the slot.
             body["free_in_session"] = slot.free_in_session
             body["free_that_day"] = slot.free_that_day
+        refusal_expected(request)
         return JsonResponse(body, status=409)
     return JsonResponse({"appointment": str(appointment.uuid), "visit_number": appointment.visit_number}, status=201)
 

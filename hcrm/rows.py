@@ -39,12 +39,15 @@ def statement_run(cursor, sql: str, params: Sequence[Any]) -> None:
     straight to the driver, so query logs and counts show each statement once, as before. A
     prepared statement outlives a rolled-back transaction, so the record of it here stays true.
     """
-    if connection.vendor != "postgresql" or "%%" in sql:
+    database = _database()
+    if database.vendor != "postgresql" or "%%" in sql:
         cursor.execute(sql, params)
         return
-    raw = connection.connection
-    with _prepared_lock:
-        names = _prepared.setdefault(raw, {})
+    raw = database.connection
+    names = _prepared.get(raw)
+    if names is None:
+        with _prepared_lock:
+            names = _prepared.setdefault(raw, {})
     name = names.get(sql)
     if name is None:
         if len(names) >= PREPARED_PER_CONNECTION:
@@ -73,17 +76,18 @@ def _remembered(cache: dict, key: tuple, plan: Any) -> Any:
     return plan
 
 
-def _plan(model: type[Model], alias: str) -> tuple[str, _Converters]:
-    key = (connection.vendor, model, alias)
+def _plan(model: type[Model], alias: str, database=None) -> tuple[str, _Converters]:
+    database = database or _database()
+    key = (database.vendor, model, alias)
     plan = _plans.get(key)
     if plan is None:
-        quote = connection.ops.quote_name
+        quote = database.ops.quote_name
         fields = model._meta.concrete_fields
         columns = ", ".join(f"{alias}.{quote(field.column)}" for field in fields)
         converters: _Converters = []
         for index, field in enumerate(fields):
             column = field.get_col(model._meta.db_table)
-            found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            found = database.ops.get_db_converters(column) + column.get_db_converters(database)
             if found:
                 converters.append((index, found, column))
         plan = (f"SELECT {columns} FROM {quote(model._meta.db_table)} {alias}", converters)  # noqa: S608 (model metadata)
@@ -93,28 +97,38 @@ def _plan(model: type[Model], alias: str) -> tuple[str, _Converters]:
 
 def rows_load(model: type[ModelT], where: str, params: Sequence[Any], *, alias: str = "t") -> list[ModelT]:
     """Instances of `model` whose row matches `where` (SQL on table alias `alias`, %s placeholders)."""
-    select, converters = _plan(model, alias)
-    with connection.cursor() as cursor:
+    database = _database()
+    select, converters = _plan(model, alias, database)
+    with database.cursor() as cursor:
         statement_run(cursor, f"{select} WHERE {where}", params)
         fetched = cursor.fetchall()
-    return [model.from_db(connection.alias, None, _converted(row, converters)) for row in fetched]
+    return [model.from_db(database.alias, None, _converted(row, converters, database)) for row in fetched]
 
 
 def rows_load_joined(
     model: type[ModelT], joined: str, extra: Sequence[str], where: str, params: Sequence[Any], *, alias: str = "t"
 ) -> list[tuple[ModelT, tuple]]:
     """Like `rows_load`, with `joined` (a FROM-clause continuation) and `extra` columns returned beside each row."""
-    select, converters = _plan(model, alias)
-    columns, source = select.split(" FROM ", 1)
-    extra_sql = "".join(f", {column}" for column in extra)
-    width = len(model._meta.concrete_fields)
-    with connection.cursor() as cursor:
-        statement_run(cursor, f"{columns}{extra_sql} FROM {source} {joined} WHERE {where}", params)
+    database = _database()
+    shape = (database.vendor, model, joined, tuple(extra), where, alias)
+    plan = _joined_plans.get(shape)
+    if plan is None:
+        select, converters = _plan(model, alias, database)
+        columns, source = select.split(" FROM ", 1)
+        extra_sql = "".join(f", {column}" for column in extra)
+        sql = f"{columns}{extra_sql} FROM {source} {joined} WHERE {where}"
+        plan = _remembered(_joined_plans, shape, (sql, converters, len(model._meta.concrete_fields)))
+    sql, converters, width = plan
+    with database.cursor() as cursor:
+        statement_run(cursor, sql, params)
         fetched = cursor.fetchall()
     return [
-        (model.from_db(connection.alias, None, _converted(row[:width], converters)), tuple(row[width:]))
+        (model.from_db(database.alias, None, _converted(row[:width], converters, database)), tuple(row[width:]))
         for row in fetched
     ]
+
+
+_joined_plans: dict[tuple, tuple[str, _Converters, int]] = {}
 
 
 def rows_load_together(
@@ -129,31 +143,42 @@ def rows_load_together(
     `joined` (a FROM-clause continuation joining the others by their aliases), one instance of each per
     row in the order given, and `extra` columns beside them. Placeholders of `extra` come before `where`'s.
     """
-    selects, plans = [], []
-    for model, alias in models:
-        select, converters = _plan(model, alias)
-        columns, _from = select.split(" FROM ", 1)
-        selects.append(columns.removeprefix("SELECT "))
-        plans.append((model, len(model._meta.concrete_fields), converters))
-    first_model, first_alias = models[0]
-    source = f"{connection.ops.quote_name(first_model._meta.db_table)} {first_alias}"
-    columns = ", ".join([*selects, *extra])
-    with connection.cursor() as cursor:
-        statement_run(cursor, f"SELECT {columns} FROM {source} {joined} WHERE {where}", params)  # noqa: S608 (model metadata)
+    database = _database()
+    shape = (database.vendor, tuple(models), joined, where, tuple(extra))
+    plan = _together_plans.get(shape)
+    if plan is None:
+        selects, plans = [], []
+        for model, alias in models:
+            select, converters = _plan(model, alias, database)
+            columns, _from = select.split(" FROM ", 1)
+            selects.append(columns.removeprefix("SELECT "))
+            plans.append((model, len(model._meta.concrete_fields), converters))
+        first_model, first_alias = models[0]
+        source = f"{database.ops.quote_name(first_model._meta.db_table)} {first_alias}"
+        columns = ", ".join([*selects, *extra])
+        sql = f"SELECT {columns} FROM {source} {joined} WHERE {where}"  # noqa: S608 (model metadata)
+        plan = _remembered(_together_plans, shape, (sql, plans))
+    sql, plans = plan
+    with database.cursor() as cursor:
+        statement_run(cursor, sql, params)
         fetched = cursor.fetchall()
     loaded = []
     for row in fetched:
         instances, start = [], 0
         for model, width, converters in plans:
-            instances.append(model.from_db(connection.alias, None, _converted(row[start : start + width], converters)))
+            values = _converted(row[start : start + width], converters, database)
+            instances.append(model.from_db(database.alias, None, values))
             start += width
         loaded.append((instances, tuple(row[start:])))
     return loaded
 
 
-def _converted(row: Sequence[Any], converters: _Converters) -> list[Any]:
+_together_plans: dict[tuple, tuple[str, list]] = {}
+
+
+def _converted(row: Sequence[Any], converters: _Converters, database=None) -> list[Any]:
     values = list(row)
-    database = _database()
+    database = database or _database()
     for index, functions, column in converters:
         value = values[index]
         for function in functions:

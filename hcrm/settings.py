@@ -366,9 +366,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"expected_refusals": {"()": "hcrm.logs.ExpectedRefusalFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.choice("LOG_LEVEL", ["DEBUG", "INFO", "WARNING", "ERROR"], "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    # A booking refused because the place was just taken is an answer, not a warning (see hcrm.logs).
+    "loggers": {"axes": {"level": "WARNING"}, "django.request": {"filters": ["expected_refusals"]}},
 }
 
 # --- Hospital -------------------------------------------------------------------------

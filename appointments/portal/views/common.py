@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 from django.contrib import messages
@@ -63,7 +64,7 @@ def member_patient(request, patient_uuid) -> Patient:
     key = Patient._meta.get_field("uuid").get_db_prep_value(posted_uuid(patient_uuid), connection)
     found = rows_load_joined(
         Patient,
-        f"JOIN {connection.ops.quote_name(FamilyMember._meta.db_table)} m ON m.patient_id = t.id",
+        _member_join(connection.vendor),
         [],
         "m.account_id = %s AND t.uuid = %s",
         [request.portal_account.pk, key],
@@ -71,6 +72,11 @@ def member_patient(request, patient_uuid) -> Patient:
     if not found:
         raise Http404
     return found[0][0]
+
+
+@functools.cache
+def _member_join(vendor: str) -> str:
+    return f"JOIN {connection.ops.quote_name(FamilyMember._meta.db_table)} m ON m.patient_id = t.id"
 
 
 def own_appointment(request, appointment_uuid) -> Appointment:
