@@ -17,6 +17,7 @@ from appointments.models import (
     BookingChannel,
     BookingPolicy,
     BookingRestriction,
+    FamilyMember,
     Schedule,
     ScheduleStatus,
     Slot,
@@ -105,6 +106,33 @@ def slot_to_book(slot_uuid) -> Slot | None:
     return slot
 
 
+def member_slot_to_book(account_id: int, patient_uuid, slot_uuid) -> tuple[Patient, Slot | None] | None:
+    """The patient a portal account books for and `slot_to_book`'s slot, in one statement: None when the
+    patient is not one of the account's, whatever the slot; the slot None when there is no such slot.
+
+    The portal reads both at every booking try of the release storm (放号); one round trip instead of two.
+    """
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    patient_key = Patient._meta.get_field("uuid").get_db_prep_value(patient_uuid, connection)
+    slot_key = Slot._meta.get_field("uuid").get_db_prep_value(slot_uuid, connection)
+    _joined, extra = _slot_to_book_sql(connection.vendor)
+    found = rows_load_together(
+        [(Patient, "p"), (Slot, "t"), (Schedule, "s"), (Department, "d"), (User, "u")],
+        _member_slot_joins(connection.vendor),
+        "m.account_id = %s AND p.uuid = %s",
+        [ScheduleStatus.OPEN, now, ScheduleStatus.OPEN, now, slot_key, account_id, patient_key],
+        extra=extra,
+    )
+    if not found:
+        return None
+    (patient, slot, schedule, department, doctor), (slot.free_in_session, slot.free_that_day) = found[0]
+    if slot.pk is None:  # no such slot: the outer join left its columns empty
+        return patient, None
+    schedule.department, schedule.doctor = department, doctor
+    slot.schedule = schedule
+    return patient, slot
+
+
 @functools.cache
 def _slot_to_book_sql(vendor: str) -> tuple[str, list[str]]:
     """The joins and the free-place columns of `slot_to_book`'s statement, written once per process."""
@@ -120,6 +148,16 @@ def _slot_to_book_sql(vendor: str) -> tuple[str, list[str]]:
         "AND os.date = s.date AND os.status = %s AND os.releases_at <= %s), 0)",
     ]
     return joined, extra
+
+
+@functools.cache
+def _member_slot_joins(vendor: str) -> str:
+    """`member_slot_to_book`'s joins: the patient's family-member link, then the slot as `slot_to_book` joins it."""
+    slot_joined, _extra = _slot_to_book_sql(vendor)
+    return (
+        f"JOIN {_table(FamilyMember)} m ON m.patient_id = p.id "
+        f"LEFT JOIN ({_table(Slot)} t {slot_joined}) ON t.uuid = %s"
+    )
 
 
 def _table(model) -> str:

@@ -593,8 +593,9 @@ def booking(
             + " A patient tries random slots of the doctors not yet known full (a refusal says how many places the "
             "doctor and the department still have that day) until booked, every place is taken, or "
             f"{MAX_TRIES} tries. The door is a bench-only JSON endpoint (`bench/booking_urls.py`) running the "
-            "portal's own code: its sign-in session check (`portal_required`), the account's family member, the "
-            "slot as booking reads it (`slot_to_book`), then `appointment_book`, the service every door calls, "
+            "portal's own code: its sign-in session check (`portal_required`), the account's family member and the "
+            "slot as booking reads it in one statement (`member_patient_and_slot`), then `appointment_book`, the "
+            "service every door calls, "
             "which queues the confirmation in the outbox in the same transaction. It books in one step where the "
             f"portal holds then confirms. Seeding took {seed_seconds:.1f} s.",
             "",

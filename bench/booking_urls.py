@@ -2,10 +2,11 @@
 
 It stands in for the portal's booking page with a JSON answer, and runs the portal's own code: the
 portal's sign-in session (`portal_required`: account, sign-in age, idle expiry, audit attribution),
-the account's family member (`member_patient`), the slot as booking reads it (`slot_to_book`) and the
-booking service every door calls (`appointment_book`, which queues the confirmation in the outbox in
-the same transaction). It books in one step where the portal holds then confirms, and it skips the
-CSRF check a form post passes.
+the account's family member and the slot as booking reads it, in one statement
+(`member_patient_and_slot`), and the booking service every door calls (`appointment_book`, which
+queues the confirmation in the outbox in the same transaction). It books in one step where the
+portal holds then confirms, and it skips the CSRF check a form post passes. A refusal is an answer
+the patient expects, not logged as a warning (`refusal_expected`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from appointments.portal.session import portal_required
-from appointments.portal.views.common import booking_door, member_patient
-from appointments.selectors import slot_to_book
+from appointments.portal.views.common import booking_door, member_patient_and_slot
 from appointments.services import BookingRefused, appointment_book
 from hcrm.logs import refusal_expected
 from hcrm.urls import urlpatterns as project_urlpatterns
@@ -49,8 +49,7 @@ def book(request: HttpRequest) -> JsonResponse:
         patient_key, slot_key = data["patient"], uuid.UUID(data["slot"])
     except (ValueError, KeyError, TypeError):
         return JsonResponse({"code": "invalid"}, status=400)
-    patient = member_patient(request, patient_key)
-    slot = slot_to_book(slot_key)
+    patient, slot = member_patient_and_slot(request, patient_key, slot_key)
     if slot is None:
         return JsonResponse({"code": "not_found"}, status=404)
     try:

@@ -8,8 +8,16 @@ import uuid
 import pytest
 from django.utils import timezone
 
-from appointments.models import Appointment, BookingRestriction, Schedule, Slot, WaitlistEntry
-from appointments.selectors import booking_policy, slot_to_book
+from appointments.models import (
+    Appointment,
+    BookingRestriction,
+    FamilyMember,
+    PortalAccount,
+    Schedule,
+    Slot,
+    WaitlistEntry,
+)
+from appointments.selectors import booking_policy, member_slot_to_book, slot_to_book
 from appointments.services import (
     BookingDoor,
     BookingRefused,
@@ -25,7 +33,7 @@ from appointments.services import (
     waitlist_join,
 )
 from appointments.services.notices import reminder_moment_for, reminders_queue
-from patients.models import OutboundMessage
+from patients.models import OutboundMessage, Patient
 from tests.appointments.factories import session
 from tests.factories import PatientFactory, UserFactory
 
@@ -252,6 +260,35 @@ def test_the_slot_to_book_comes_with_its_session_and_the_online_places_left_that
     assert (found.pk, found.taken_online, found.free_in_session, found.free_that_day) == (slot.pk, 1, 5, 6)
     assert (found.schedule, found.schedule.department, found.schedule.doctor) == (clinic, internal_medicine, doctor)
     assert slot_to_book(uuid.uuid4()) is None
+
+
+def test_the_patient_and_the_slot_to_book_are_read_together_for_a_portal_account(
+    doctor, internal_medicine, django_assert_num_queries
+):
+    clinic = session(doctor=doctor, department=internal_medicine, slots=3, online=2)
+    slot = clinic.slots.first()
+    appointment_book(patient=PatientFactory(), slot=slot, door=ONLINE)
+    account = PortalAccount.objects.create(mobile="+8613800000001")
+    member = PatientFactory()
+    FamilyMember.objects.create(account=account, patient=member, relationship="self")
+    stranger = PatientFactory()
+
+    with django_assert_num_queries(1):
+        patient, found = member_slot_to_book(account.pk, member.uuid, slot.uuid)
+
+    alone = slot_to_book(slot.uuid)
+    assert patient == member
+    assert [getattr(patient, field.attname) for field in Patient._meta.concrete_fields] == [
+        getattr(member, field.attname) for field in Patient._meta.concrete_fields
+    ]
+    assert (found.pk, found.taken_online, found.free_in_session, found.free_that_day) == (slot.pk, 1, 5, 5)
+    assert (found.free_in_session, found.free_that_day) == (alone.free_in_session, alone.free_that_day)
+    assert (found.schedule, found.schedule.department, found.schedule.doctor) == (clinic, internal_medicine, doctor)
+    # No such slot: the patient all the same, and no slot.
+    assert member_slot_to_book(account.pk, member.uuid, uuid.uuid4()) == (member, None)
+    # Not the account's patient: nothing, whatever the slot.
+    assert member_slot_to_book(account.pk, stranger.uuid, slot.uuid) is None
+    assert member_slot_to_book(account.pk, stranger.uuid, uuid.uuid4()) is None
 
 
 def test_a_try_on_a_full_slot_reads_the_slot_once_and_nothing_else(clinic, patient, django_assert_num_queries):

@@ -30,6 +30,7 @@ from appointments.portal.views.common import (
     audit_portal_read,
     booking_door,
     member_patient,
+    member_patient_and_slot,
     own_appointment,
     posted_uuid,
     refusal_show,
@@ -42,7 +43,6 @@ from appointments.selectors import (
     schedules_bookable,
     sessions_for_patients,
     slot_free_places,
-    slot_to_book,
 )
 from appointments.services import (
     BookingRefused,
@@ -136,8 +136,9 @@ def _slots_with_places(schedule: Schedule, policy, now) -> list[Slot]:
 def book_session(request: HttpRequest, schedule) -> HttpResponse:
     if request.method == "POST":
         # At release time every patient posts here at once: the slot is read as booking reads it, once.
-        patient = member_patient(request, request.POST.get("patient"))
-        slot = slot_to_book(posted_uuid(request.POST.get("slot")))
+        patient, slot = member_patient_and_slot(
+            request, request.POST.get("patient"), posted_uuid(request.POST.get("slot"))
+        )
         if slot is None or slot.schedule.uuid != schedule:
             raise Http404
         try:

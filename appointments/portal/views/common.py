@@ -11,8 +11,8 @@ from django.db import connection
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from appointments.models import Appointment, BookingChannel, FamilyMember
-from appointments.selectors import account_appointments
+from appointments.models import Appointment, BookingChannel, FamilyMember, Slot
+from appointments.selectors import account_appointments, member_slot_to_book
 from appointments.services import BookingDoor, portal_label
 from hcrm.audit import Event, audit_acting_as, audit_read
 from hcrm.rows import rows_load_joined
@@ -77,6 +77,15 @@ def member_patient(request, patient_uuid) -> Patient:
 @functools.cache
 def _member_join(vendor: str) -> str:
     return f"JOIN {connection.ops.quote_name(FamilyMember._meta.db_table)} m ON m.patient_id = t.id"
+
+
+def member_patient_and_slot(request, patient_uuid, slot_uuid) -> tuple[Patient, Slot | None]:
+    """`member_patient` and the slot as booking reads it (`slot_to_book`, None when there is none), in one
+    statement: a patient not the account's is 404, whatever the slot. Read at every booking try."""
+    found = member_slot_to_book(request.portal_account.pk, posted_uuid(patient_uuid), slot_uuid)
+    if found is None:
+        raise Http404
+    return found
 
 
 def own_appointment(request, appointment_uuid) -> Appointment:
