@@ -141,7 +141,8 @@ def rows_load_together(
 ) -> list[tuple[list[Model], tuple]]:
     """Instances of several models from one statement: the first model's table with its alias, then
     `joined` (a FROM-clause continuation joining the others by their aliases), one instance of each per
-    row in the order given, and `extra` columns beside them. Placeholders of `extra` come before `where`'s.
+    row in the order given, and `extra` columns beside them. Placeholders come in the statement's order:
+    `extra`'s, then `joined`'s, then `where`'s.
     """
     database = _database()
     shape = (database.vendor, tuple(models), joined, where, tuple(extra))

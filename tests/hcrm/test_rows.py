@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from auditlog.context import disable_auditlog
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from hcrm.rows import rows_load
-from patients.models import Patient
+from hcrm.rows import row_insert_new, rows_load
+from patients.models import Consent, Patient
 from tests.factories import PatientFactory
 
 pytestmark = [
@@ -36,3 +39,24 @@ def test_a_statement_is_prepared_once_and_outlives_a_rolled_back_transaction():
     assert [row.pk for row in again] == [patient.pk]
     assert [query["sql"].split(" ", 1)[0] for query in queries.captured_queries] == ["EXECUTE", "EXECUTE"]
     assert _prepared("t.mrn IS NOT NULL") == 1
+
+
+@pytest.mark.parametrize("audited", [False, True])
+def test_an_insert_of_a_key_already_stored_writes_nothing_and_leaves_the_transaction_usable(audited):
+    stored = Consent.objects.create(patient=PatientFactory(), purpose="marketing", channel="sms", granted=True)
+    again = Consent(patient=stored.patient, purpose="marketing", channel="sms", granted=False)
+    other = Consent(patient=stored.patient, purpose="marketing", channel="email", granted=False)
+    conflict = ["patient", "purpose", "channel"]
+
+    # A row django-auditlog records goes through save() in a savepoint; any other is one INSERT … ON CONFLICT.
+    recorded = contextlib.nullcontext() if audited else disable_auditlog()
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries, recorded:
+        written_again = row_insert_new(again, conflict=conflict)
+        written_other = row_insert_new(other, conflict=conflict)
+
+    assert (written_again, again.pk, written_other, other.pk is not None) == (False, None, True, True)
+    assert bool([query for query in queries.captured_queries if "SAVEPOINT" in query["sql"]]) is audited
+    assert dict(Consent.objects.filter(patient=stored.patient).values_list("channel", "granted")) == {
+        "sms": True,
+        "email": False,
+    }
