@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import hl7
 from django.utils.translation import gettext as _
 
 from integrations.hl7v2.charset import header_text
@@ -139,11 +138,15 @@ def _header_problem(header: Header) -> Hl7Error | None:
 
 
 class Segment:
-    """One segment; field numbers as in the standard (MSH-10 is `value(10)` of MSH); values unescaped."""
+    """One segment; field numbers as in the standard (MSH-10 is `value(10)` of MSH); values unescaped.
+
+    Fields are kept as the text sent and split into repetitions, components and subcomponents only
+    when read: most fields of a message (PV1 has 52) are never looked at.
+    """
 
     __slots__ = ("_fields", "_message", "name", "sequence")
 
-    def __init__(self, name: str, sequence: int, fields, message: Hl7Message) -> None:
+    def __init__(self, name: str, sequence: int, fields: list[str], message: Hl7Message) -> None:
         self.name = name
         self.sequence = sequence
         self._fields = fields
@@ -156,7 +159,7 @@ class Segment:
         """The field as sent (escaped), for null checks and for echoing."""
         if field >= len(self._fields):
             return ""
-        return str(self._fields[field])
+        return self._fields[field]
 
     def is_null(self, field: int) -> bool:
         return self.raw(field) == NULL
@@ -165,22 +168,15 @@ class Segment:
         """[repetition][component][subcomponent], unescaped; HL7 nulls become empty strings."""
         if field >= len(self._fields):
             return []
-        items = self._fields[field]
-        if not items:
-            return []
+        value = self._fields[field]
         text = self._message.text
-        if isinstance(items[0], str):
-            return [[[text(items[0])]]]
-        result = []
-        for repetition in items:
-            components = []
-            for component in repetition:
-                if isinstance(component, str):
-                    components.append([text(component)])
-                else:
-                    components.append([text(sub) for sub in component])
-            result.append(components)
-        return result
+        if field <= 2 and self._fields[0][:3] in HEADER_SEGMENTS:
+            return [[[text(value)]]]  # MSH-1 and MSH-2 are the delimiters themselves
+        repetition, component, subcomponent = self._message.separators
+        return [
+            [[text(part) for part in each.split(subcomponent)] for each in one.split(component)]
+            for one in value.split(repetition)
+        ]
 
     def components(self, field: int, repetition: int = 1) -> list[str]:
         """The first subcomponent of each component of one repetition."""
@@ -200,11 +196,17 @@ class Segment:
         return subcomponents[subcomponent - 1].strip() if subcomponent <= len(subcomponents) else ""
 
 
+# Segments whose fields 1 and 2 are the field separator and the encoding characters.
+HEADER_SEGMENTS = frozenset({"MSH", "BHS", "FHS"})
+
+
 @dataclass
 class Hl7Message:
     header: Header
     codec: str
     segments: list[Segment] = field(default_factory=list)
+    # Repetition, component and subcomponent separators, as the message's MSH-2 gives them.
+    separators: tuple[str, str, str] = ("~", "^", "&")
 
     def text(self, value: str) -> str:
         if value == NULL:
@@ -231,20 +233,43 @@ class Hl7Message:
         return segment
 
 
+def _fields_of(segment: str, separator: str) -> list[str]:
+    """A segment's fields as sent; MSH-1 is the field separator and MSH-2 the encoding characters, as in `hl7`."""
+    if segment[:3] in HEADER_SEGMENTS and len(segment) > 3:
+        end = segment.find(segment[3], 4)
+        return [segment[:3], segment[3], segment[4:end], *segment[end + 1 :].split(separator)]
+    return segment.split(separator)
+
+
 def parse_message(text: str, *, header: Header, codec: str) -> Hl7Message:
-    """Parse decoded text with the `hl7` package; segment ids are upper-cased, Z-segments kept but never read."""
-    try:
-        parsed = hl7.parse(text)
-    except Exception as error:  # the parser raises plain IndexError/ValueError on malformed input
+    """Split decoded text into segments and fields, as `hl7.parse` reads it; segment ids are upper-cased.
+
+    Z-segments are kept but never read. Splitting stops at the fields: repetitions, components and
+    subcomponents are split when a field is read (`Segment.repetitions`).
+    """
+    text = text.strip()
+    if text[:3] not in HEADER_SEGMENTS or len(text) < 4:
         raise rejected(
-            _("The message cannot be parsed: %(error)s") % {"error": error},
+            _("The message cannot be parsed: %(error)s") % {"error": _("it does not begin with MSH.")},
             code=ErrorCode.DATA_TYPE,
             location=Location("MSH"),
-        ) from None
-    message = Hl7Message(header=header, codec=codec)
+        )
+    separator = text[3]
+    # The separators as `hl7.parse` takes them from MSH-2, with its defaults for any left out.
+    encoding = text[4 : text.find(separator, 4)]
+    message = Hl7Message(
+        header=header,
+        codec=codec,
+        separators=(
+            encoding[1] if len(encoding) > 1 else "~",
+            encoding[0] if encoding else "^",
+            encoding[3] if len(encoding) > 3 else "&",
+        ),
+    )
     counts: dict[str, int] = {}
-    for fields in parsed:
-        name = str(fields[0]).strip().upper() if fields else ""
+    for segment in text.split("\r"):
+        fields = _fields_of(segment, separator)
+        name = fields[0].strip().upper()
         if not name:
             continue
         counts[name] = counts.get(name, 0) + 1
