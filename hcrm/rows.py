@@ -41,10 +41,11 @@ def statement_run(cursor, sql: str, params: Sequence[Any]) -> None:
     straight to the driver, so query logs and counts show each statement once, as before. A
     prepared statement outlives a rolled-back transaction, so the record of it here stays true.
     """
-    if connection.vendor != "postgresql" or "%%" in sql:
+    database = _database()
+    if database.vendor != "postgresql" or "%%" in sql:
         cursor.execute(sql, params)
         return
-    raw = connection.connection
+    raw = database.connection
     with _prepared_lock:
         names = _prepared.setdefault(raw, {})
     name = names.get(sql)
@@ -128,7 +129,7 @@ def _remembered(cache: dict, key: tuple, plan: Any) -> Any:
 
 
 def _plan(model: type[Model], alias: str) -> tuple[str, _Converters]:
-    key = (connection.vendor, model, alias)
+    key = (_database().vendor, model, alias)
     plan = _plans.get(key)
     if plan is None:
         quote = connection.ops.quote_name
@@ -147,26 +148,28 @@ def _plan(model: type[Model], alias: str) -> tuple[str, _Converters]:
 
 def rows_load(model: type[ModelT], where: str, params: Sequence[Any], *, alias: str = "t") -> list[ModelT]:
     """Instances of `model` whose row matches `where` (SQL on table alias `alias`, %s placeholders)."""
+    database = _database()
     select, converters = _plan(model, alias)
-    with connection.cursor() as cursor:
+    with database.cursor() as cursor:
         statement_run(cursor, f"{select} WHERE {where}", params)
         fetched = cursor.fetchall()
-    return [model.from_db(connection.alias, None, _converted(row, converters)) for row in fetched]
+    return [model.from_db(database.alias, None, _converted(row, converters)) for row in fetched]
 
 
 def rows_load_joined(
     model: type[ModelT], joined: str, extra: Sequence[str], where: str, params: Sequence[Any], *, alias: str = "t"
 ) -> list[tuple[ModelT, tuple]]:
     """Like `rows_load`, with `joined` (a FROM-clause continuation) and `extra` columns returned beside each row."""
+    database = _database()
     select, converters = _plan(model, alias)
     columns, source = select.split(" FROM ", 1)
     extra_sql = "".join(f", {column}" for column in extra)
     width = len(model._meta.concrete_fields)
-    with connection.cursor() as cursor:
+    with database.cursor() as cursor:
         statement_run(cursor, f"{columns}{extra_sql} FROM {source} {joined} WHERE {where}", params)
         fetched = cursor.fetchall()
     return [
-        (model.from_db(connection.alias, None, _converted(row[:width], converters)), tuple(row[width:]))
+        (model.from_db(database.alias, None, _converted(row[:width], converters)), tuple(row[width:]))
         for row in fetched
     ]
 
@@ -222,6 +225,7 @@ def row_update(instance: Model, fields: Sequence[str]) -> None:
     A write django-auditlog records row by row (a person's, to a registered model) goes through
     `save()` so that django-auditlog sees it.
     """
+    database = _database()
     model = type(instance)
     meta = model._meta
     names = list(fields)
@@ -230,19 +234,18 @@ def row_update(instance: Model, fields: Sequence[str]) -> None:
     if _needs_save(instance):
         instance.save(update_fields=names)
         return
-    shape = (connection.vendor, model, tuple(names))
+    shape = (database.vendor, model, tuple(names))
     plan = _update_plans.get(shape)
     if plan is None:
-        quote = connection.ops.quote_name
+        quote = database.ops.quote_name
         written = [meta.get_field(name) for name in names]
         assignments = ", ".join(f"{quote(field.column)} = %s" for field in written)
         sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608 (model metadata)
         plan = _remembered(_update_plans, shape, (sql, written))
     sql, written = plan
-    database = _database()
     params = [value_for_database(field, field.pre_save(instance, add=False), database) for field in written]
     params.append(instance.pk)
-    with connection.cursor() as cursor:
+    with database.cursor() as cursor:
         statement_run(cursor, sql, params)
 
 
@@ -254,11 +257,12 @@ def row_insert(instance: Model) -> None:
 
     A model that django-auditlog records row by row goes through `save()` while auditing is on.
     """
+    database = _database()
     if _needs_save(instance):
         instance.save(force_insert=True)
         return
     sql, values = _insert_sql(instance)
-    with connection.cursor() as cursor:
+    with database.cursor() as cursor:
         statement_run(cursor, sql, values)
         _inserted(instance, cursor.fetchone()[0])
 
@@ -268,7 +272,8 @@ def rows_insert(*instances: Model) -> None:
 
     One statement fails or succeeds whole: an IntegrityError of any row leaves none of them written.
     """
-    if connection.vendor != "postgresql" or any(_needs_save(instance) for instance in instances):
+    database = _database()
+    if database.vendor != "postgresql" or any(_needs_save(instance) for instance in instances):
         for instance in instances:
             row_insert(instance)
         return
@@ -278,7 +283,7 @@ def rows_insert(*instances: Model) -> None:
         parts.append(f"inserted{index} AS ({sql})")
         params += values
     keys = ", ".join(f"(SELECT * FROM inserted{index})" for index in range(len(instances)))  # noqa: S608 (names made here)
-    with connection.cursor() as cursor:
+    with database.cursor() as cursor:
         statement_run(cursor, f"WITH {', '.join(parts)} SELECT {keys}", params)
         for instance, key in zip(instances, cursor.fetchone(), strict=True):
             _inserted(instance, key)
@@ -288,7 +293,7 @@ def _needs_save(instance: Model) -> bool:
     from auditlog.context import auditlog_disabled
     from auditlog.registry import auditlog
 
-    return not connection.features.can_return_columns_from_insert or (
+    return not _database().features.can_return_columns_from_insert or (
         not auditlog_disabled.get() and auditlog.contains(type(instance))
     )
 
@@ -297,11 +302,12 @@ _insert_plans: dict[tuple, tuple[str, list]] = {}
 
 
 def _insert_sql(instance: Model) -> tuple[str, list[Any]]:
+    database = _database()
     meta = instance._meta
-    shape = (connection.vendor, type(instance), instance.pk is None)
+    shape = (database.vendor, type(instance), instance.pk is None)
     plan = _insert_plans.get(shape)
     if plan is None:
-        quote = connection.ops.quote_name
+        quote = database.ops.quote_name
         fields = [field for field in meta.concrete_fields if not (field.primary_key and instance.pk is None)]
         columns = ", ".join(quote(field.column) for field in fields)
         placeholders = ", ".join(["%s"] * len(fields))
@@ -311,14 +317,13 @@ def _insert_sql(instance: Model) -> tuple[str, list[Any]]:
         )
         plan = _remembered(_insert_plans, shape, (sql, fields))
     sql, fields = plan
-    database = _database()
     return sql, [value_for_database(field, field.pre_save(instance, add=True), database) for field in fields]
 
 
 def _inserted(instance: Model, key: Any) -> None:
     instance.pk = key
     instance._state.adding = False
-    instance._state.db = connection.alias
+    instance._state.db = _database().alias
 
 
 @dataclass(frozen=True)
@@ -381,8 +386,9 @@ def rows_upsert(
     keyed = [key for key, columns in merged.items() if _row_key(columns, conflict_columns) is not None]
     keyed_columns = list(zip(*keyed, strict=True)) if keyed else []
     keyed_values = [list(dict.fromkeys(values)) for values in keyed_columns]
+    database = _database()
     shape = (
-        connection.vendor,
+        database.vendor,
         model,
         tuple(conflict),
         conflict_where,
@@ -402,7 +408,6 @@ def rows_upsert(
         )
     sql, fields, on_existing_fields = plan
 
-    database = _database()
     params: list[Any] = []
     for columns in merged.values():
         params += [value_for_database(field, columns[field.attname], database) for field in fields]
@@ -411,14 +416,14 @@ def rows_upsert(
         for field in on_existing_fields
     ]
     params += existing_params + existing_params
-    if connection.vendor == "postgresql":
+    if database.vendor == "postgresql":
         params = [*(linked[1] if linked is not None else ()), *params]
         params += [value for values in keyed_values for value in values]
-        with connection.cursor() as cursor:
+        with database.cursor() as cursor:
             statement_run(cursor, sql, params)
             fetched = cursor.fetchall()
     else:
-        with connection.cursor() as cursor:
+        with database.cursor() as cursor:
             if linked is not None:
                 cursor.execute(*linked)
             cursor.execute(sql, params)
@@ -428,7 +433,7 @@ def rows_upsert(
     owner_name = meta.get_field(owner).attname
     results: dict[tuple, Upserted[ModelT]] = {}
     for row in fetched:
-        instance = model.from_db(connection.alias, None, _converted(row[:-1], converters))
+        instance = model.from_db(database.alias, None, _converted(row[:-1], converters))
         key = _conflict_key(instance, conflict) or ("uuid", instance.uuid)
         if key not in merged:
             continue
