@@ -130,3 +130,62 @@ def test_header_with_repeated_encoding_characters_is_refused():
     header = read_header(b"MSH|^~\\\\&|HIS|TCMH|||20250101||ADT^A01|C1|P|2.6")
 
     assert (header.problem.ack_code, header.problem.code, str(header.problem.location)) == ("AR", "102", "MSH^1^2")
+
+
+def _as_hl7_reads_it(fields, number: int, message) -> list[list[list[str]]]:
+    """A field of an `hl7.parse` segment as [repetition][component][subcomponent], unescaped."""
+    if number >= len(fields):
+        return []
+    items = fields[number]
+    if isinstance(items[0], str):
+        return [[[message.text(items[0])]]]
+    return [
+        [[message.text(component)] if isinstance(component, str) else [message.text(sub) for sub in component]
+         for component in repetition]
+        for repetition in items
+    ]  # fmt: skip
+
+
+def _messages_to_compare() -> list[bytes]:
+    from tests.integrations.hl7v2.conftest import SAMPLES
+
+    payloads = [path.read_bytes() for path in sorted(SAMPLES.iterdir()) if path.is_file()]
+    payloads.append(
+        b"MSH|^~\\&|A|B|||20250101||ADT^A08|1|P|2.5\r"
+        b'PID|1||a~b&c^d~~^^&&|x\\S\\y|""|a&b||~|\\X41\\|\r'
+        b"PV1|||^^||||||||||||||||||\r"
+        b"MSH2|x\r"
+    )
+    payloads.append(b"MSH|!#$%*|A|B|||20250101||ADT!A08|2|P|2.7\rPID|1||a#b$c!d%e*f|\r")
+    return payloads
+
+
+def test_fields_read_as_hl7_parse_reads_them():
+    import hl7
+
+    from integrations.hl7v2.charset import codec_for
+    from integrations.hl7v2.message import parse_message
+
+    compared = 0
+    for payload in _messages_to_compare():
+        try:
+            messages = split_messages(payload)
+        except Hl7Error:
+            continue
+        for raw in messages:
+            header = read_header(raw)
+            codec = codec_for(header.charset) if header.charset else "utf-8"
+            if header.problem is not None or codec is None:
+                continue
+            text = raw.decode(codec, errors="replace")
+            message = parse_message(text, header=header, codec=codec)
+            # `hl7` reads a segment with no field separator letter by letter; such a segment holds nothing.
+            expected = [fields for fields in hl7.parse(text) if not isinstance(fields[0], str)]
+            segments = [segment for segment in message.segments if len(segment._fields) > 1]
+            assert [segment.name for segment in segments] == [str(fields[0]).strip().upper() for fields in expected]
+            for segment, fields in zip(segments, expected, strict=True):
+                for number in range(len(fields) + 2):
+                    assert segment.repetitions(number) == _as_hl7_reads_it(fields, number, message), (segment, number)
+                    assert segment.raw(number) == (str(fields[number]) if number < len(fields) else "")
+                compared += 1
+    assert compared > 300
