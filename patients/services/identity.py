@@ -613,7 +613,8 @@ def _patient_insert(patient: Patient, identifiers: list[IdentifierInput]) -> boo
         f"(SELECT mrn FROM created), {'(SELECT count(*) FROM identified)' if identifiers else '0'}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *identifier_params])
+        # The same text for every new patient with as many identifiers: prepared once per connection.
+        statement_run(cursor, sql, [*params, *identifier_params])
         numbered, patient_id, mrn, identified = cursor.fetchone()
         if not numbered:
             return None
