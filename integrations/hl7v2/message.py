@@ -256,8 +256,8 @@ def parse_message(text: str, *, header: Header, codec: str) -> Hl7Message:
     text = text.strip()
     if text[:3] not in HEADER_SEGMENTS or len(text) < 4:
         raise rejected(
-            _("The message cannot be parsed: %(error)s") % {"error": _("it does not begin with MSH.")},
-            code=ErrorCode.DATA_TYPE,
+            _("No MSH segment: this is not an HL7 v2 message."),
+            code=ErrorCode.SEGMENT_SEQUENCE,
             location=Location("MSH"),
         )
     separator = text[3]
