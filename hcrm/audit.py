@@ -60,6 +60,7 @@ def audit_context_update(*, actor=None, client: str | None = None) -> None:
         return
     if actor is not None and isinstance(actor, get_user_model()):
         context["actor"] = actor
+        context.pop(_ACTING_AS, None)
     if client is not None:
         context["client"] = client
 
@@ -190,16 +191,22 @@ def audit_read(
     )
 
 
+# The context key naming whom a block acts as (no column of the entry has this name, so it is never copied to one).
+_ACTING_AS = "acting_as"
+
+
 @contextmanager
 def audit_acting_as(actor) -> Iterator[None]:
     """Attribute the writes inside the block to `actor`, keeping the request's address if there is one."""
     context = audit_context()
-    # Equal, not only the same object: a system's label is a string made afresh by each caller.
-    if actor is None or context.get("actor") == actor:
+    # Equal, not only the same object: a system's label is a string made afresh by each caller. A label
+    # is not kept as the actor (that is a user or nobody), so what the block acts as is kept beside it.
+    if actor is None or context.get(_ACTING_AS, context.get("actor")) == actor:
         yield
         return
     data = {key: value for key, value in context.items() if key != "signal_duid"}
     data["actor"] = actor if isinstance(actor, get_user_model()) else None
+    data[_ACTING_AS] = actor
     if not isinstance(actor, get_user_model()):
         data.setdefault("client", str(actor))
     try:

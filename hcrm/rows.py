@@ -7,17 +7,19 @@ each call only runs the statement and builds the instances, as the ORM would.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import itertools
 import re
 import threading
+import uuid
 import weakref
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
-from django.db.models import Model
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
+from django.db.models import Field, Model
 from django.utils import timezone
 
 ModelT = TypeVar("ModelT", bound=Model)
@@ -59,6 +61,58 @@ def statement_run(cursor, sql: str, params: Sequence[Any]) -> None:
             driver_cursor.execute(f"PREPARE {name} AS {re.sub('%s', lambda _match: f'${next(numbers)}', sql)}")
         names[sql] = name
     cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(params))})" if params else f"EXECUTE {name}", params)
+
+
+# Field classes whose `get_db_prep_save` hands PostgreSQL's driver a value of these types exactly as it
+# is (None included): a str for a CharField, an int for an IntegerField or a key to an integer pk, ...
+_PASSED_THROUGH: dict[type[Field], tuple[type, ...]] = {
+    **dict.fromkeys((models.CharField, models.TextField, models.EmailField, models.SlugField), (str,)),
+    **dict.fromkeys(
+        (
+            models.IntegerField,
+            models.BigIntegerField,
+            models.SmallIntegerField,
+            models.PositiveIntegerField,
+            models.PositiveSmallIntegerField,
+            models.PositiveBigIntegerField,
+            models.AutoField,
+            models.BigAutoField,
+        ),
+        (int,),
+    ),
+    models.BooleanField: (bool,),
+    models.DateField: (dt.date,),
+    models.UUIDField: (uuid.UUID,),
+}
+_kept_types: dict[int, frozenset[type]] = {}  # by id(field): fields live as long as the process
+
+
+def _kept(field: Field) -> frozenset[type]:
+    """The value types `field` passes to PostgreSQL unchanged (empty: always prepare)."""
+    kept = _kept_types.get(id(field))
+    if kept is None:
+        kind = type(field)
+        if isinstance(field, models.ForeignKey):
+            kind = type(field.target_field) if type(field) is models.ForeignKey else kind
+        types = _PASSED_THROUGH.get(kind, ())
+        kept = frozenset((*types, type(None))) if types else frozenset()
+        _kept_types[id(field)] = kept
+    return kept
+
+
+def value_for_database(field: Field, value: Any, database) -> Any:
+    """`field.get_db_prep_save(value, database)`, without the calls for a value PostgreSQL takes as it is.
+
+    A row of the hot paths sends some fifty values; preparing each through Django's field methods
+    costs more than sending it. Aware datetimes also go as they are (PostgreSQL adapts them itself).
+    """
+    if database.vendor == "postgresql":
+        kind = type(value)
+        if kind in _kept(field):
+            return value
+        if kind is dt.datetime and value.tzinfo is not None and type(field) is models.DateTimeField:
+            return value
+    return field.get_db_prep_save(value, database)
 
 
 def _database():
@@ -194,6 +248,7 @@ def row_update(instance: Model, fields: Sequence[str]) -> None:
     A write django-auditlog records row by row (a person's, to a registered model) goes through
     `save()` so that django-auditlog sees it.
     """
+    database = _database()
     model = type(instance)
     meta = model._meta
     names = list(fields)
@@ -202,19 +257,18 @@ def row_update(instance: Model, fields: Sequence[str]) -> None:
     if _needs_save(instance):
         instance.save(update_fields=names)
         return
-    shape = (connection.vendor, model, tuple(names))
+    shape = (database.vendor, model, tuple(names))
     plan = _update_plans.get(shape)
     if plan is None:
-        quote = connection.ops.quote_name
+        quote = database.ops.quote_name
         written = [meta.get_field(name) for name in names]
         assignments = ", ".join(f"{quote(field.column)} = %s" for field in written)
         sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608 (model metadata)
         plan = _remembered(_update_plans, shape, (sql, written))
     sql, written = plan
-    database = _database()
-    params = [field.get_db_prep_save(field.pre_save(instance, add=False), database) for field in written]
+    params = [value_for_database(field, field.pre_save(instance, add=False), database) for field in written]
     params.append(instance.pk)
-    with connection.cursor() as cursor:
+    with database.cursor() as cursor:
         statement_run(cursor, sql, params)
 
 
@@ -226,11 +280,12 @@ def row_insert(instance: Model) -> None:
 
     A model that django-auditlog records row by row goes through `save()` while auditing is on.
     """
+    database = _database()
     if _needs_save(instance):
         instance.save(force_insert=True)
         return
     sql, values = _insert_sql(instance)
-    with connection.cursor() as cursor:
+    with database.cursor() as cursor:
         statement_run(cursor, sql, values)
         _inserted(instance, cursor.fetchone()[0])
 
@@ -277,7 +332,8 @@ def rows_insert(*instances: Model) -> None:
 
     One statement fails or succeeds whole: an IntegrityError of any row leaves none of them written.
     """
-    if connection.vendor != "postgresql" or any(_needs_save(instance) for instance in instances):
+    database = _database()
+    if database.vendor != "postgresql" or any(_needs_save(instance) for instance in instances):
         for instance in instances:
             row_insert(instance)
         return
@@ -287,7 +343,7 @@ def rows_insert(*instances: Model) -> None:
         parts.append(f"inserted{index} AS ({sql})")
         params += values
     keys = ", ".join(f"(SELECT * FROM inserted{index})" for index in range(len(instances)))  # noqa: S608 (names made here)
-    with connection.cursor() as cursor:
+    with database.cursor() as cursor:
         statement_run(cursor, f"WITH {', '.join(parts)} SELECT {keys}", params)
         for instance, key in zip(instances, cursor.fetchone(), strict=True):
             _inserted(instance, key)
@@ -297,7 +353,7 @@ def _needs_save(instance: Model) -> bool:
     from auditlog.context import auditlog_disabled
     from auditlog.registry import auditlog
 
-    return not connection.features.can_return_columns_from_insert or (
+    return not _database().features.can_return_columns_from_insert or (
         not auditlog_disabled.get() and auditlog.contains(type(instance))
     )
 
@@ -306,11 +362,12 @@ _insert_plans: dict[tuple, tuple[str, list]] = {}
 
 
 def _insert_sql(instance: Model) -> tuple[str, list[Any]]:
+    database = _database()
     meta = instance._meta
-    shape = (connection.vendor, type(instance), instance.pk is None)
+    shape = (database.vendor, type(instance), instance.pk is None)
     plan = _insert_plans.get(shape)
     if plan is None:
-        quote = connection.ops.quote_name
+        quote = database.ops.quote_name
         fields = [field for field in meta.concrete_fields if not (field.primary_key and instance.pk is None)]
         columns = ", ".join(quote(field.column) for field in fields)
         placeholders = ", ".join(["%s"] * len(fields))
@@ -320,14 +377,13 @@ def _insert_sql(instance: Model) -> tuple[str, list[Any]]:
         )
         plan = _remembered(_insert_plans, shape, (sql, fields))
     sql, fields = plan
-    database = _database()
-    return sql, [field.get_db_prep_save(field.pre_save(instance, add=True), database) for field in fields]
+    return sql, [value_for_database(field, field.pre_save(instance, add=True), database) for field in fields]
 
 
 def _inserted(instance: Model, key: Any) -> None:
     instance.pk = key
     instance._state.adding = False
-    instance._state.db = connection.alias
+    instance._state.db = _database().alias
 
 
 @dataclass(frozen=True)
@@ -390,8 +446,9 @@ def rows_upsert(
     keyed = [key for key, columns in merged.items() if _row_key(columns, conflict_columns) is not None]
     keyed_columns = list(zip(*keyed, strict=True)) if keyed else []
     keyed_values = [list(dict.fromkeys(values)) for values in keyed_columns]
+    database = _database()
     shape = (
-        connection.vendor,
+        database.vendor,
         model,
         tuple(conflict),
         conflict_where,
@@ -411,23 +468,22 @@ def rows_upsert(
         )
     sql, fields, on_existing_fields = plan
 
-    database = _database()
     params: list[Any] = []
     for columns in merged.values():
-        params += [field.get_db_prep_save(columns[field.attname], database) for field in fields]
+        params += [value_for_database(field, columns[field.attname], database) for field in fields]
     existing_params = [
-        field.get_db_prep_save(on_existing.get(field.name, on_existing.get(field.attname)), database)
+        value_for_database(field, on_existing.get(field.name, on_existing.get(field.attname)), database)
         for field in on_existing_fields
     ]
     params += existing_params + existing_params
-    if connection.vendor == "postgresql":
+    if database.vendor == "postgresql":
         params = [*(linked[1] if linked is not None else ()), *params]
         params += [value for values in keyed_values for value in values]
-        with connection.cursor() as cursor:
+        with database.cursor() as cursor:
             statement_run(cursor, sql, params)
             fetched = cursor.fetchall()
     else:
-        with connection.cursor() as cursor:
+        with database.cursor() as cursor:
             if linked is not None:
                 cursor.execute(*linked)
             cursor.execute(sql, params)
@@ -437,7 +493,7 @@ def rows_upsert(
     owner_name = meta.get_field(owner).attname
     results: dict[tuple, Upserted[ModelT]] = {}
     for row in fetched:
-        instance = model.from_db(connection.alias, None, _converted(row[:-1], converters))
+        instance = model.from_db(database.alias, None, _converted(row[:-1], converters))
         key = _conflict_key(instance, conflict) or ("uuid", instance.uuid)
         if key not in merged:
             continue

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
 
 import phonenumbers
@@ -83,9 +82,28 @@ def _invalid_phone() -> ValidationError:
 
 
 # One message names the same number several times (PID-13, NK1-5, the identity service): parse once.
-@functools.lru_cache(maxsize=4096)
+# The E.164 form a number was normalised to reads as itself, so it is remembered too: the identity
+# service normalising what the mapping already normalised then parses nothing.
+_parsed_phones: dict[str, tuple[str, bool] | None] = {}
+PARSED_PHONES_KEPT = 4096
+
+
 def _parsed_phone(value: str) -> tuple[str, bool] | None:
     """(E.164 form, whether it is a Chinese mobile number), or None when it is not a valid phone number."""
+    try:
+        return _parsed_phones[value]
+    except KeyError:
+        pass
+    parsed = _phone_parse(value)
+    if len(_parsed_phones) >= PARSED_PHONES_KEPT:
+        _parsed_phones.clear()
+    _parsed_phones[value] = parsed
+    if parsed is not None:
+        _parsed_phones[parsed[0]] = parsed
+    return parsed
+
+
+def _phone_parse(value: str) -> tuple[str, bool] | None:
     try:
         number = phonenumbers.parse((value or "").strip(), "CN")
     except phonenumbers.NumberParseException:

@@ -270,20 +270,29 @@ def _diagnosis_matches(plan: FollowUpPlan, diagnosis: Diagnosis) -> bool:
     return diagnosis.system in systems and diagnosis.code.upper().startswith(plan.diagnosis_code_prefix)
 
 
+def _code_matches(plan: FollowUpPlan, record: Diagnosis | Procedure) -> bool:
+    if isinstance(record, Diagnosis):
+        return _diagnosis_matches(plan, record)
+    return record.code.upper().startswith(plan.procedure_code_prefix)
+
+
 def _record_tasks(
     records: list[Diagnosis] | list[Procedure], plans: list[FollowUpPlan], today: dt.date
 ) -> list[FollowUpTask]:
-    encounter_ids = {record.encounter_id for record in records if record.encounter_id}
+    # Most records match no plan's code: their visits are not read at all.
+    wanted = [(record, [plan for plan in plans if _code_matches(plan, record)]) for record in records]
+    wanted = [(record, matching) for record, matching in wanted if matching]
+    encounter_ids = sorted({record.encounter_id for record, _matching in wanted if record.encounter_id})
     encounters = (
         {
             encounter.pk: encounter
-            for encounter in Encounter.objects.filter(pk__in=encounter_ids).only("pk", "department_id", "doctor_id")
+            for encounter in rows_load(Encounter, f"t.id IN ({', '.join(['%s'] * len(encounter_ids))})", encounter_ids)
         }
         if encounter_ids
         else {}
     )
     tasks: list[FollowUpTask] = []
-    for record in records:
+    for record, matching in wanted:
         encounter = _encounter_of(record, encounters)
         department_id = encounter.department_id if encounter is not None else None
         if isinstance(record, Diagnosis):
@@ -292,12 +301,8 @@ def _record_tasks(
         else:
             kind, moment = SourceKind.PROCEDURE, record.performed_at
             doctor_id = record.performer_id or (encounter.doctor_id if encounter is not None else None)
-        for plan in plans:
+        for plan in matching:
             if plan.department_id is not None and plan.department_id != department_id:
-                continue
-            if isinstance(record, Diagnosis) and not _diagnosis_matches(plan, record):
-                continue
-            if isinstance(record, Procedure) and not record.code.upper().startswith(plan.procedure_code_prefix):
                 continue
             tasks += _tasks_of_plan(
                 plan,

@@ -22,15 +22,21 @@ class Header:
     delimiters: Delimiters
     fields: list[str]
     problem: Hl7Error | None = None
+    # Components read so far: the sender, control id and type are asked for many times per message.
+    _components: dict[tuple[int, int], str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def field(self, number: int) -> str:
         return self.fields[number] if number < len(self.fields) else ""
 
     def component(self, number: int, component: int = 1) -> str:
-        parts = self.field(number).split(self.delimiters.repetition)[0].split(self.delimiters.component)
-        value = parts[component - 1] if component <= len(parts) else ""
-        value = value.split(self.delimiters.subcomponent)[0]
-        return "" if value == NULL else unescape(value, self.delimiters)
+        key = (number, component)
+        value = self._components.get(key)
+        if value is None:
+            parts = self.field(number).split(self.delimiters.repetition)[0].split(self.delimiters.component)
+            value = parts[component - 1] if component <= len(parts) else ""
+            value = value.split(self.delimiters.subcomponent)[0]
+            value = self._components[key] = "" if value == NULL else unescape(value, self.delimiters)
+        return value
 
     @property
     def sending_application(self) -> str:

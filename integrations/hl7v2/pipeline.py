@@ -24,7 +24,7 @@ from hcrm.audit import (
     audit_system_writes,
     audit_write,
 )
-from hcrm.rows import row_insert, rows_insert
+from hcrm.rows import row_insert, rows_insert, statement_run
 from integrations.hl7v2.ack import AckError, build_ack
 from integrations.hl7v2.apply import Applied, Handler, apply_message, patient_key, route
 from integrations.hl7v2.charset import codec_for, without_nul
@@ -94,7 +94,7 @@ def _lock_patient(key: str) -> None:
     if key and connection.vendor == "postgresql":
         number = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [number])
+            statement_run(cursor, "SELECT pg_advisory_xact_lock(%s)", [number])
 
 
 def _finish(row_id: int, expected: str, **values) -> int:

@@ -11,13 +11,13 @@ from typing import Any
 from auditlog.context import auditlog_disabled
 from django.apps import apps
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, connection, connections, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from hcrm.audit import Event, audit_acting_as, audit_write
-from hcrm.rows import row_insert, row_update, rows_load, rows_load_joined, statement_run
+from hcrm.rows import row_insert, row_update, rows_load, rows_load_joined, statement_run, value_for_database
 from patients.models import (
     BreakGlassGrant,
     Consent,
@@ -567,6 +567,7 @@ def _patient_insert(patient: Patient, identifiers: list[IdentifierInput]) -> boo
     from hcrm.models import Counter
 
     quote = connection.ops.quote_name
+    database = connections[connection.alias]
     fields = [column for column in Patient._meta.concrete_fields if not column.primary_key]
     columns, expressions, params = [], [], []
     allocate = not patient.mrn
@@ -580,7 +581,7 @@ def _patient_insert(patient: Patient, identifiers: list[IdentifierInput]) -> boo
             params.append(settings.MRN_PREFIX)
             continue
         expressions.append("%s")
-        params.append(model_field.get_db_prep_save(model_field.pre_save(patient, add=True), connection))
+        params.append(value_for_database(model_field, model_field.pre_save(patient, add=True), database))
     counter_sql = ""
     if allocate:
         # The number is used even if the row is skipped: a gap in MRNs, as with any sequence.
@@ -612,7 +613,8 @@ def _patient_insert(patient: Patient, identifiers: list[IdentifierInput]) -> boo
         f"(SELECT mrn FROM created), {'(SELECT count(*) FROM identified)' if identifiers else '0'}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *identifier_params])
+        # The same text for every new patient with as many identifiers: prepared once per connection.
+        statement_run(cursor, sql, [*params, *identifier_params])
         numbered, patient_id, mrn, identified = cursor.fetchone()
         if not numbered:
             return None

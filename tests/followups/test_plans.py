@@ -707,3 +707,17 @@ def test_two_staff_claiming_at_the_same_moment_never_both_get_the_task(internal_
     winners = [pk for pk, won in results.items() if won]
     assert (len(results), len(winners)) == (8, 1)
     assert work.claimed_by_id == winners[0]
+
+
+def test_a_diagnosis_no_plan_matches_reads_no_visit(patient, django_assert_num_queries):
+    # given a plan for hypertension and a visit with a gastritis diagnosis
+    plan(name="高血压", trigger="diagnosis", diagnosis_code_prefix="I10", diagnosis_system="western", offsets=[0])
+    visit = EncounterFactory(patient=patient)
+    gastritis = DiagnosisFactory(patient=patient, encounter=visit, system="icd10", code="K29.500")
+
+    # when its tasks are made: only the plans are read, not the visit
+    with django_assert_num_queries(1):
+        created = tasks_for_diagnosis(diagnosis=gastritis)
+
+    assert created == 0
+    assert FollowUpTask.objects.count() == 0

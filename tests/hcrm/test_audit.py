@@ -201,3 +201,30 @@ def test_an_acting_context_open_in_one_thread_does_not_break_audit_writes_in_ano
     holder.join(5)
 
     assert errors == []
+
+
+def test_acting_again_as_the_same_system_keeps_the_context(patient):
+    # given a block acting as a sending system
+    with audit_acting_as("hl7:HIS"):
+        outer = audit_context()
+        # when a service inside acts as the same system (a label made afresh)
+        with audit_acting_as(f"hl7:{'HIS'}"):
+            inner = audit_context()
+            services.patient_update(actor=None, patient=patient, data={"occupation": "教师"})
+
+    # then the context is not replaced, and the write is still the system's
+    assert inner is outer
+    entry = AuditEntry.objects.get(event=Event.UPDATE)
+    assert (entry.actor, entry.client) == (None, "hl7:HIS")
+
+
+def test_acting_as_a_person_inside_a_system_block_attributes_the_write_to_the_person(staff, patient):
+    with audit_acting_as("hl7:HIS"):
+        outer = audit_context()
+        with audit_acting_as(staff["doctor"]):
+            inner = audit_context()
+            services.patient_update(actor=None, patient=patient, data={"occupation": "教师"})
+
+    assert inner is not outer
+    entry = AuditEntry.objects.get(event=Event.UPDATE)
+    assert entry.actor == staff["doctor"]

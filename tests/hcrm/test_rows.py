@@ -6,6 +6,7 @@ import contextlib
 
 import pytest
 from auditlog.context import disable_auditlog
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
@@ -60,3 +61,35 @@ def test_an_insert_of_a_key_already_stored_writes_nothing_and_leaves_the_transac
         "sms": True,
         "email": False,
     }
+
+
+@pytest.mark.filterwarnings("ignore:DateTimeField .* received a naive datetime")
+def test_values_sent_as_they_are_equal_what_field_preparation_gives():
+    import datetime as dt
+    import uuid
+
+    from django.utils import timezone
+
+    from hcrm.models import AuditEntry
+    from hcrm.rows import value_for_database
+    from integrations.models import InboundMessage
+    from patients.models import Diagnosis, Encounter
+
+    samples = [
+        None, "", "text", 0, 7, True, False, 1.5, dt.date(2025, 3, 1), timezone.now(), dt.datetime(2025, 3, 1, 8),
+        uuid.uuid4(), b"raw", {"a": 1}, [1, 2], "2025-03-01",
+    ]  # fmt: skip
+    checked = 0
+    for model in (Patient, InboundMessage, AuditEntry, Encounter, Diagnosis):
+        for field in model._meta.concrete_fields:
+            for value in samples:
+                try:
+                    expected = field.get_db_prep_save(value, connection)
+                except (TypeError, ValueError, ValidationError):  # a value this field cannot take
+                    continue
+                got = value_for_database(field, value, connection)
+                assert type(got) is type(expected), (field, value)
+                if not hasattr(expected, "getquoted"):  # the driver's adapters compare by identity
+                    assert got == expected, (field, value)
+                checked += 1
+    assert checked > 500

@@ -158,3 +158,17 @@ def test_future_is_judged_in_the_hospital_time_zone():
     # then
     assert moment.date() == timezone.localdate()
     assert _code(validate_not_future, moment) == "future"
+
+
+def test_a_normalised_number_is_taken_as_it_is_without_parsing_again(monkeypatch):
+    import phonenumbers
+
+    from patients import validators
+
+    first = normalize_mobile("139 1234 0017")
+    parses = []
+    monkeypatch.setattr(phonenumbers, "parse", lambda *args, **kwargs: parses.append(args))
+
+    assert (first, normalize_mobile(first), normalize_phone(first)) == ("+8613912340017", first, first)
+    assert parses == []
+    assert validators._parsed_phone(first) == ("+8613912340017", True)
