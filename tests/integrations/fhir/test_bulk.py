@@ -270,6 +270,27 @@ def test_an_interrupted_import_resumes_after_its_last_committed_batch(tmp_path):
     assert PatientIdentifier.objects.filter(kind="his").count() == 7
 
 
+def test_the_first_batch_is_smaller_and_an_interrupted_import_resumes_after_it(tmp_path, monkeypatch):
+    from integrations.fhir.bulk import jobs
+
+    monkeypatch.setattr(jobs, "FIRST_BATCH_SIZE", 2)
+    path = write_ndjson(tmp_path / "p.ndjson", [patient_resource(i) for i in range(9)])
+    committed = []
+
+    def stop_after_two(job):
+        committed.append(job.lines_done)
+        if len(committed) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        bulk_import_file(path=path, batch_size=4, after_batch=stop_after_two)
+    resumed = bulk_import_file(path=path, batch_size=4, after_batch=lambda job: committed.append(job.lines_done))
+
+    # Batches of 2 then 4 lines; the resumed run starts with a small batch again.
+    assert committed == [2, 6, 8, 9]
+    assert (resumed.status, resumed.created_count, Patient.objects.count()) == ("completed", 9, 9)
+
+
 def test_a_changed_file_starts_over(tmp_path):
     path = write_ndjson(tmp_path / "p.ndjson", [patient_resource(i) for i in range(4)])
 
