@@ -273,9 +273,14 @@ class PostgresWriter:
             f"SELECT DISTINCT ON (LEAST(n.id, o.id), GREATEST(n.id, o.id)) gen_random_uuid(), statement_timestamp(), statement_timestamp(), "
             f"LEAST(n.id, o.id), GREATEST(n.id, o.id), %(reason)s, %(score)s, '{{}}'::jsonb, 'fhir_import', 'open' "
             f"FROM {_STAGE} s JOIN {self.patient_table} n ON n.id = s.patient_id "
-            f"JOIN {self.patient_table} o ON o.name = n.name AND o.birth_date = n.birth_date AND o.id <> n.id "
-            f"AND o.merged_into_id IS NULL "
-            f"AND ((n.mobile <> '' AND n.mobile IN (o.mobile, o.phone)) OR (n.phone <> '' AND n.phone IN (o.mobile, o.phone))) "
+            # Patients sharing a phone (a number the new one has, as mobile or phone), found through the phone
+            # indexes; OFFSET 0 keeps the name and birth-date conditions out of that look-up. Statistics not yet
+            # counting this batch led the planner to read every patient born on the same day for each new one
+            # instead, and one day can have thousands.
+            f"JOIN LATERAL (SELECT x.id, x.name, x.birth_date, x.merged_into_id FROM {self.patient_table} x "
+            f"  WHERE x.mobile = ANY(array_remove(ARRAY[n.mobile, n.phone], '')) "
+            f"  OR x.phone = ANY(array_remove(ARRAY[n.mobile, n.phone], '')) OFFSET 0) o "
+            f"ON o.name = n.name AND o.birth_date = n.birth_date AND o.id <> n.id AND o.merged_into_id IS NULL "
             f"WHERE s.mrn IS NOT NULL AND s.error IS NULL AND n.birth_date IS NOT NULL "
             f"ON CONFLICT DO NOTHING",
             {"reason": MatchCandidate.Reason.SAME_NAME_BIRTH_PHONE.value, "score": CANDIDATE_SCORE},
