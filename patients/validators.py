@@ -145,12 +145,13 @@ def format_phone(value: str) -> str:
 def _past_everywhere(value: dt.date | dt.datetime) -> bool:
     """Whether `value` is before yesterday in every time zone, so the active one need not be looked up.
 
-    A date is compared with the UTC date less a day (no zone is a day or more ahead of UTC); an aware
-    datetime with now less two days. Naive datetimes are not decided here.
+    A date is compared with the UTC date less a day (no zone's date is more than a day behind UTC's);
+    an aware datetime with now less two days. Naive datetimes are not decided here.
     """
+    now = dt.datetime.now(dt.UTC)
     if isinstance(value, dt.datetime):
-        return timezone.is_aware(value) and value < timezone.now() - dt.timedelta(days=2)
-    return value < timezone.now().date() - dt.timedelta(days=1)
+        return timezone.is_aware(value) and value < now - dt.timedelta(days=2)
+    return value < now.date() - dt.timedelta(days=1)
 
 
 def validate_not_future(value: dt.date | dt.datetime) -> None:
