@@ -136,7 +136,7 @@ def bulk(report: Report, *, patients: int = 1_000_000, validate_sample: int = 20
             f"`manage.py fhir_import` path (`bulk_import_file`) on PostgreSQL: {patients:,} generated Patient "
             f"resources (Chinese names, GB 11643 national IDs, mobiles, an MRN of a benchmark assigner, address) "
             f"in one NDJSON file ({generate_seconds:.0f} s to write). Lines are mapped in Python by a reader thread, "
-            f"COPied in batches of 50,000 into staging tables and applied with set-based SQL (identity by "
+            f"COPied in batches of 50,000 (the first of 5,000) into staging tables and applied with set-based SQL (identity by "
             f"identifier, then national ID; updates only where a field differs; one audit entry per patient "
             f"written; review candidates for same name + birth date + phone).",
             "",

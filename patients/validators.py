@@ -9,6 +9,7 @@ import phonenumbers
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from phonenumbers.phonemetadata import PhoneMetadata
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -41,7 +42,7 @@ def validate_national_id(value: str) -> None:
     if national_id_check_digit(value[:17]) != value[17]:
         raise ValidationError(_("The check digit of this national ID number is wrong."), code="check_digit")
     born = national_id_birth_date(value)
-    if born is None or born.year < 1880 or born > timezone.localdate():
+    if born is None or born.year < 1880 or (not _past_everywhere(born) and born > timezone.localdate()):
         raise ValidationError(_("The birth date inside this national ID number is not valid."), code="birth_date")
 
 
@@ -81,6 +82,13 @@ def _invalid_phone() -> ValidationError:
     return ValidationError(_("Enter a valid phone number."), code="phone")
 
 
+# Plain 11-digit numbers beginning 13 to 19 are Chinese mobile numbers or no number at all: no other
+# kind of Chinese number begins so, and only 179 starts a carrier prefix the parser would strip first.
+# For them the metadata's mobile pattern alone gives the parser's answer (a test holds the two together).
+_CN_MOBILE_SHAPE = re.compile(r"1(?!79)[3-9]\d{9}")
+_CN_MOBILE = re.compile(PhoneMetadata.metadata_for_region("CN").mobile.national_number_pattern)
+
+
 # One message names the same number several times (PID-13, NK1-5, the identity service): parse once.
 # The E.164 form a number was normalised to reads as itself, so it is remembered too: the identity
 # service normalising what the mapping already normalised then parses nothing.
@@ -90,6 +98,14 @@ PARSED_PHONES_KEPT = 4096
 
 def _parsed_phone(value: str) -> tuple[str, bool] | None:
     """(E.164 form, whether it is a Chinese mobile number), or None when it is not a valid phone number."""
+    text = (value or "").strip()
+    national = text[3:] if text[:3] == "+86" else text  # the E.164 form reads as itself
+    if _CN_MOBILE_SHAPE.fullmatch(national):
+        return (f"+86{national}", True) if _CN_MOBILE.fullmatch(national) else None
+    return _phone_parsed_fully(text)
+
+
+def _phone_parsed_fully(value: str) -> tuple[str, bool] | None:
     try:
         return _parsed_phones[value]
     except KeyError:
@@ -145,7 +161,21 @@ def format_phone(value: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
+def _past_everywhere(value: dt.date | dt.datetime) -> bool:
+    """Whether `value` is before yesterday in every time zone, so the active one need not be looked up.
+
+    A date is compared with the UTC date less a day (no zone's date is more than a day behind UTC's);
+    an aware datetime with now less two days. Naive datetimes are not decided here.
+    """
+    now = dt.datetime.now(dt.UTC)
+    if isinstance(value, dt.datetime):
+        return timezone.is_aware(value) and value < now - dt.timedelta(days=2)
+    return value < now.date() - dt.timedelta(days=1)
+
+
 def validate_not_future(value: dt.date | dt.datetime) -> None:
+    if _past_everywhere(value):
+        return
     today = timezone.localdate()
     day = value.date() if isinstance(value, dt.datetime) else value
     if isinstance(value, dt.datetime) and timezone.is_aware(value):

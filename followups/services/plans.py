@@ -398,9 +398,17 @@ def _tasks_for_encounter_ids(encounter_ids: list[int], plans: list[FollowUpPlan]
     return _insert(_without_dead(_encounter_tasks(encounters, plans, today)))
 
 
-def tasks_for_encounters(*, encounters: list[Encounter], today: dt.date | None = None) -> int:
-    """Make the discharge and outpatient-visit tasks of `encounters` not made before; how many were new."""
-    plans = _active_plans(TriggerKind.DISCHARGE, TriggerKind.OUTPATIENT_VISIT)
+ENCOUNTER_TRIGGERS = (TriggerKind.DISCHARGE, TriggerKind.OUTPATIENT_VISIT)
+
+
+def tasks_for_encounters(
+    *, encounters: list[Encounter], today: dt.date | None = None, plans: list[FollowUpPlan] | None = None
+) -> int:
+    """Make the discharge and outpatient-visit tasks of `encounters` not made before; how many were new.
+
+    `plans`, if given, are the active plans of these triggers, already loaded.
+    """
+    plans = _active_plans(*ENCOUNTER_TRIGGERS) if plans is None else plans
     if not plans or not encounters:
         return 0
     today = today or timezone.localdate()
@@ -414,9 +422,11 @@ def tasks_for_encounter(*, encounter: Encounter, today: dt.date | None = None) -
     return tasks_for_encounters(encounters=[encounter], today=today)
 
 
-def tasks_for_diagnoses(*, diagnoses: list[Diagnosis], today: dt.date | None = None) -> int:
+def tasks_for_diagnoses(
+    *, diagnoses: list[Diagnosis], today: dt.date | None = None, plans: list[FollowUpPlan] | None = None
+) -> int:
     """Make the tasks of the diagnosis plans whose code prefix `diagnoses` match (idempotent)."""
-    plans = _active_plans(TriggerKind.DIAGNOSIS)
+    plans = _active_plans(TriggerKind.DIAGNOSIS) if plans is None else plans
     if not plans or not diagnoses:
         return 0
     return _insert(_without_dead(_record_tasks(diagnoses, plans, today or timezone.localdate())))
@@ -427,9 +437,11 @@ def tasks_for_diagnosis(*, diagnosis: Diagnosis, today: dt.date | None = None) -
     return tasks_for_diagnoses(diagnoses=[diagnosis], today=today)
 
 
-def tasks_for_procedures(*, procedures: list[Procedure], today: dt.date | None = None) -> int:
+def tasks_for_procedures(
+    *, procedures: list[Procedure], today: dt.date | None = None, plans: list[FollowUpPlan] | None = None
+) -> int:
     """Make the tasks of the procedure plans whose code prefix `procedures` match (idempotent)."""
-    plans = _active_plans(TriggerKind.PROCEDURE)
+    plans = _active_plans(TriggerKind.PROCEDURE) if plans is None else plans
     if not plans or not procedures:
         return 0
     return _insert(_without_dead(_record_tasks(procedures, plans, today or timezone.localdate())))
@@ -445,13 +457,26 @@ def tasks_for_records(records: list) -> int:
     encounters = [record for record in records if isinstance(record, Encounter)]
     diagnoses = [record for record in records if isinstance(record, Diagnosis)]
     procedures = [record for record in records if isinstance(record, Procedure)]
+    triggers = [
+        *(ENCOUNTER_TRIGGERS if encounters else ()),
+        *((TriggerKind.DIAGNOSIS,) if diagnoses else ()),
+        *((TriggerKind.PROCEDURE,) if procedures else ()),
+    ]
+    if not triggers:
+        return 0
+    # The plans of every kind written, in one look-up.
+    plans = _active_plans(*triggers)
+
+    def of(*kinds: str) -> list[FollowUpPlan]:
+        return [plan for plan in plans if plan.trigger in kinds]
+
     created = 0
     if encounters:
-        created += tasks_for_encounters(encounters=encounters)
+        created += tasks_for_encounters(encounters=encounters, plans=of(*ENCOUNTER_TRIGGERS))
     if diagnoses:
-        created += tasks_for_diagnoses(diagnoses=diagnoses)
+        created += tasks_for_diagnoses(diagnoses=diagnoses, plans=of(TriggerKind.DIAGNOSIS))
     if procedures:
-        created += tasks_for_procedures(procedures=procedures)
+        created += tasks_for_procedures(procedures=procedures, plans=of(TriggerKind.PROCEDURE))
     return created
 
 

@@ -99,6 +99,19 @@ def _split(value: str) -> list[str]:
 # --- Patient ------------------------------------------------------------------------------------------
 
 
+def assigned_identifier_term(value: str) -> tuple[str, str] | None:
+    """(assigner, value) when `value` is one `system|value` term that `patient_identifier` looks up among
+    the patients' identifiers (not a national ID or MRN system); None for anything else."""
+    if "," in value or "|" not in value:
+        return None
+    system, _bar, identifier = value.rpartition("|")
+    if not system or not identifier or system == codes.MRN_SYSTEM:
+        return None
+    if identifier_meaning({"system": system}, DEFAULT_RULES) == "national_id":
+        return None
+    return codes.assigner_for_system(system), identifier
+
+
 def patient_identifier(queryset: QuerySet, value: str) -> QuerySet:
     """`system|value`, `|value` or `value`; several separated by commas match any."""
     condition = Q(pk__in=[])

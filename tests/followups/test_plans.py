@@ -223,6 +223,32 @@ def test_a_finished_inpatient_encounter_and_a_condition_over_fhir_make_their_tas
     )
 
 
+def test_a_bundle_announces_its_records_once_and_the_plans_of_all_their_kinds_are_read_in_one_statement(
+    db, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    from tests.integrations.fhir.conftest import condition, encounter, key_client, patient_resource, post_entry
+    from tests.integrations.fhir.conftest import transaction as bundle
+    from tests.integrations.fhir.test_bundle_writes import ENCOUNTER_URL, PATIENT_URL
+
+    visit = encounter(PATIENT_URL, id="visit-1")
+    visit["period"] = {"start": _local(5).isoformat(), "end": _local(1).isoformat()}
+    payload = bundle(
+        post_entry(patient_resource(), PATIENT_URL),
+        post_entry(visit, ENCOUNTER_URL),
+        post_entry(condition(PATIENT_URL, id="diagnosis-1", encounter=ENCOUNTER_URL)),
+    )
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = key_client("fhir.write").post_fhir("/fhir/R4/", payload)
+
+    assert response.status_code == 200, response.content
+    assert len(callbacks) == 1
+    # No plan is active: the one look-up finds none for the encounter and the diagnosis, and nothing follows.
+    with django_assert_num_queries(1):
+        callbacks[0]()
+    assert FollowUpTask.objects.count() == 0
+
+
 def test_a_discharge_entered_in_the_console_makes_its_tasks_on_commit(
     patient, staff, internal_medicine, django_capture_on_commit_callbacks
 ):

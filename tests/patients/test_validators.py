@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -172,3 +173,43 @@ def test_a_normalised_number_is_taken_as_it_is_without_parsing_again(monkeypatch
     assert (first, normalize_mobile(first), normalize_phone(first)) == ("+8613912340017", first, first)
     assert parses == []
     assert validators._parsed_phone(first) == ("+8613912340017", True)
+
+
+def test_plain_chinese_mobile_numbers_get_the_full_parsers_answer():
+    from patients.validators import _parsed_phone, _phone_parse
+
+    rng = random.Random(11643)
+    # every prefix of four digits from 1000 to 1999, with suffixes of all zeros, all nines and random ones
+    numbers = [
+        f"{prefix}{suffix}"
+        for prefix in range(1000, 2000)
+        for suffix in ("0000000", "9999999", f"{rng.randrange(10**7):07d}", f"{rng.randrange(10**7):07d}")
+    ]
+    differing = [number for number in numbers if _parsed_phone(number) != _phone_parse(number)]
+
+    assert differing == []
+    assert _parsed_phone("13812345678") == ("+8613812345678", True)
+    assert _parsed_phone("17951234567") == _phone_parse("17951234567")
+    assert _parsed_phone("12012345678") is None
+    assert [_parsed_phone(f"+86{number}") for number in numbers[::97]] == [
+        _phone_parse(f"+86{number}") for number in numbers[::97]
+    ]
+
+
+@pytest.mark.parametrize("days", [-400, -3, -2, -1, 0, 1, 2])
+def test_dates_around_today_are_judged_as_before_in_every_time_zone(days):
+    for zone in ("Pacific/Kiritimati", "Asia/Shanghai", "UTC", "Etc/GMT+12"):
+        with timezone.override(zone):
+            day = timezone.localdate() + dt.timedelta(days=days)
+            moment = timezone.now() + dt.timedelta(days=days, minutes=-1 if days <= 0 else 1)
+            expected = "future" if days > 0 else ""
+            assert _outcome(day) == expected, (zone, day)
+            assert _outcome(moment) == expected, (zone, moment)
+
+
+def _outcome(value) -> str:
+    try:
+        validate_not_future(value)
+    except ValidationError as error:
+        return error.code
+    return ""

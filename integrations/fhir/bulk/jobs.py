@@ -17,6 +17,9 @@ from integrations.fhir.bulk.reading import Chunk, file_digest, read_ahead, read_
 from integrations.models import BulkImport, Protocol, SourceProfile
 
 BATCH_SIZE = 50_000
+# The first batch is smaller: the database starts applying it while the reader maps the next one,
+# instead of waiting for a whole batch to be mapped first.
+FIRST_BATCH_SIZE = 5_000
 MAX_STORED_ERRORS = 1_000
 SOURCE_DEFAULT = "fhir-bulk"
 
@@ -86,6 +89,7 @@ def bulk_import_run(
             batch_size=batch_size,
             profile=profile,
             validate=validate,
+            first_batch_size=FIRST_BATCH_SIZE,
         )
     )
     for chunk in chunks:

@@ -54,7 +54,10 @@ def read_chunks(
     batch_size: int,
     profile: MappingProfile,
     validate: bool,
+    first_batch_size: int | None = None,
 ) -> Iterator[Chunk]:
+    """Mapped chunks of `batch_size` rows; the first of at most `first_batch_size`, if given."""
+    limit = min(batch_size, first_batch_size or batch_size)
     raw = open(path, "rb")  # noqa: SIM115 (closed below, also wrapped by gzip)
     stream = gzip.GzipFile(fileobj=raw, mode="rb") if path.name.endswith(".gz") else raw
     try:
@@ -98,6 +101,7 @@ def read_chunks(
                 # The line ties together patients this batch holds apart: settle them first.
                 yield Chunk(rows, errors, counts, offset - len(line), line_number - 1, raw.tell())
                 rows, keyed, errors, counts = [], {}, [], {str(kind): 1}
+                limit = batch_size
                 holders = {}
             if holders:
                 target = next(iter(holders.values()))
@@ -107,9 +111,10 @@ def read_chunks(
                 rows.append(row)
             for key in target.identity_keys():
                 keyed[key] = target
-            if len(rows) >= batch_size:
+            if len(rows) >= limit:
                 yield Chunk(rows, errors, counts, offset, line_number, raw.tell())
                 rows, keyed, errors, counts = [], {}, [], {}
+                limit = batch_size
         if rows or errors or counts or line_number > start_line:
             yield Chunk(rows, errors, counts, offset, line_number, raw.tell())
     finally:

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from hcrm.audit import Event, audit_write
 from hcrm.models import Department
+from hcrm.rows import rows_load
 from integrations.fhir import inbound_map
 from integrations.fhir.codes import assigner_for_system
 from integrations.fhir.inbound_map import MappingError, ProfileRules, Unsupported
@@ -22,6 +23,7 @@ from integrations.fhir.registry import RESOURCES
 from integrations.fhir.services.callers import FhirCaller
 from integrations.fhir.services.plan import Entry
 from integrations.fhir.services.records import EntryFailed, RecordPlan, records_write_rows, records_write_set
+from patients.events import clinical_records_written
 from patients.models import Encounter, Patient, PatientIdentifier, PatientSource
 from patients.services.identity import IdentifierInput, patient_match_or_create
 
@@ -37,6 +39,12 @@ PATIENT_FIELD_ELEMENTS = {
     "postal_code": "address",
     "deceased_date": "deceased",
 }
+
+# Live patients holding an identifier (assigner, value); the first 50 holders, as `search.patient_identifier` reads them.
+_BY_ASSIGNED_IDENTIFIER = (
+    f"t.merged_into_id IS NULL AND t.id IN (SELECT h.patient_id FROM {PatientIdentifier._meta.db_table} h "  # noqa: S608
+    f"WHERE h.assigner = %s AND h.value = %s LIMIT 50) ORDER BY t.id LIMIT 2"
+)
 
 # Patients first, then encounters, so references between entries resolve whatever their order.
 APPLY_ORDER = {"Patient": 0, "Encounter": 1}
@@ -92,6 +100,7 @@ class Applier:
         self.targets: dict[str, Any] = {}
         self.tallies: dict[int, PatientTally] = {}
         self.departments: dict[str, Department | None] = {}
+        self.unannounced: list[Any] = []
 
     @property
     def patients(self) -> list[Patient]:
@@ -157,8 +166,11 @@ class Applier:
                     results[entry.index] = planned
                 else:
                     plans.append(planned)
-            for plan, result in zip(plans, self.records_write(plans), strict=True):
+            for plan, result in zip(plans, self.records_write(plans, announce=False), strict=True):
                 results[plan.entry.index] = result
+        # Announced once for the whole payload, so listeners look up what they need once.
+        clinical_records_written(self.unannounced)
+        self.unannounced = []
         return results
 
     def audit_payload(self, *, message, details: dict[str, Any]) -> None:
@@ -252,17 +264,22 @@ class Applier:
 
     def patients_by_query(self, query: str, path: str) -> Patient | None:
         """The one patient a conditional `identifier=system|value` search finds, or None; several → 412."""
-        from integrations.fhir.search import patient_identifier
+        from integrations.fhir.search import assigned_identifier_term, patient_identifier
 
         params = parse_qsl(query, keep_blank_values=True)
         if not params or any(name != "identifier" for name, _value in params):
             raise EntryFailed(
                 400, Issue("error", "not-supported", _("Only identifier=system|value is supported here."), (path,))
             )
-        patients = Patient.objects.filter(merged_into__isnull=True)
-        for _name, value in params:
-            patients = patient_identifier(patients, value)
-        found = list(patients.order_by("pk")[:2])
+        term = assigned_identifier_term(params[0][1]) if len(params) == 1 else None
+        if term is not None:
+            # The usual conditional create: the same search as below, in one statement prepared once per connection.
+            found = rows_load(Patient, _BY_ASSIGNED_IDENTIFIER, term)
+        else:
+            patients = Patient.objects.filter(merged_into__isnull=True)
+            for _name, value in params:
+                patients = patient_identifier(patients, value)
+            found = list(patients.order_by("pk")[:2])
         if len(found) > 1:
             raise EntryFailed(412, Issue("error", "multiple-matches", _("More than one patient matches."), (path,)))
         return found[0] if found else None
@@ -354,11 +371,16 @@ class Applier:
             warnings=[warning.under(entry.resource_path) for warning in mapped.warnings],
         )
 
-    def records_write(self, plans: list[RecordPlan]) -> list[EntryResult]:
+    def records_write(self, plans: list[RecordPlan], *, announce: bool = True) -> list[EntryResult]:
+        """Write planned records; those created or changed are announced now, or kept for `apply_all` to announce."""
         if not plans:
             return []
         if self.caller.is_system:
-            records_write_set(plans, source=self.caller.source)
+            written = records_write_set(plans, source=self.caller.source)
+            if announce:
+                clinical_records_written(written)
+            else:
+                self.unannounced += written
         else:
             records_write_rows(plans, source=self.caller.source, actor=self.caller.actor)
         results = []

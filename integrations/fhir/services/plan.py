@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError as PydanticValidationError
 
-from integrations.fhir.outcome import Issue, fhir_path, validation_issues
+from integrations.fhir.outcome import Issue, validation_issues
 from integrations.fhir.registry import BUNDLE_TYPES
 
 STORED_TYPES = BUNDLE_TYPES
@@ -136,49 +136,34 @@ def entry_plan(index: int | None, raw: Any) -> Entry:
 
 
 def bundle_validate(data: dict, entries: dict[int, Entry]) -> list[Issue]:
-    """Validate the Bundle once with the R4B models; returns issues of the bundle's own elements.
+    """Validate the Bundle with the R4B models; returns issues of the bundle's own elements.
 
     Problems inside an entry's resource are added to that entry (a batch answers them one by one).
     Resources of entries already refused or skipped, and of raw entries not in `entries`, are left
     out: they are not stored, and a resource type R4B does not know cannot be validated at all.
+    The Bundle is checked without its resources, then each resource with its own model: the same
+    models and rules as validating them inside the Bundle, without looking up each resource's model
+    class by name on the way.
     """
     raw_entries = data.get("entry")
     copy = {key: value for key, value in data.items() if key != "entry"}
     if isinstance(raw_entries, list):
         copy["entry"] = [
-            raw
-            if isinstance(raw, dict) and index in entries and entries[index].validatable
-            else ({key: value for key, value in raw.items() if key != "resource"} if isinstance(raw, dict) else raw)
-            for index, raw in enumerate(raw_entries)
+            {key: value for key, value in raw.items() if key != "resource"} if isinstance(raw, dict) else raw
+            for raw in raw_entries
         ]
     elif raw_entries is not None:
         copy["entry"] = raw_entries
+    own: list[Issue] = []
     try:
         get_fhir_model_class("Bundle").model_validate(copy)
     except PydanticValidationError as error:
-        own: list[Issue] = []
-        for issue, location in zip(validation_issues(error, "Bundle"), _locations(error), strict=True):
-            entry = _entry_of(location, entries)
-            if entry is None:
-                own.append(issue)
-            else:
-                entry.issues.append(
-                    Issue(
-                        issue.severity, issue.code, issue.diagnostics, (fhir_path(location[3:], entry.resource_path),)
-                    )
-                )
-        return own
-    return []
-
-
-def _locations(error: PydanticValidationError) -> list[tuple]:
-    return [tuple(detail.get("loc", ())) for detail in error.errors()]
-
-
-def _entry_of(location: tuple, entries: dict[int, Entry]) -> Entry | None:
-    if len(location) >= 3 and location[0] == "entry" and location[2] == "resource" and isinstance(location[1], int):
-        return entries.get(location[1])
-    return None
+        own = validation_issues(error, "Bundle")
+    if isinstance(raw_entries, list):
+        for index in range(len(raw_entries)):
+            if index in entries:
+                resource_validate(entries[index])
+    return own
 
 
 def resource_validate(entry: Entry) -> None:

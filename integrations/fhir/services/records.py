@@ -18,7 +18,6 @@ from django.utils.translation import gettext as _
 
 from integrations.fhir.outcome import Issue
 from integrations.fhir.services.plan import Entry
-from patients.events import clinical_records_written
 from patients.models import Encounter, Patient
 from patients.services import record_create, record_update
 from patients.services.records import external_records_upsert
@@ -108,8 +107,12 @@ def records_existing(plans: list[RecordPlan], source: str) -> dict[tuple[type, s
     return found
 
 
-def records_write_set(plans: list[RecordPlan], *, source: str) -> None:
-    """Validate every plan, then upsert them with one statement per record type (inside the caller's transaction)."""
+def records_write_set(plans: list[RecordPlan], *, source: str) -> list[models.Model]:
+    """Validate every plan, then upsert them with one statement per record type (inside the caller's transaction).
+
+    Returns the records created or changed, for the caller to announce (`clinical_records_written`)
+    once for all it writes together.
+    """
     groups: dict[type, list[RecordPlan]] = {}
     for plan in plans:
         # The values a new record would get; an existing one gets the same minus `create_defaults`.
@@ -152,7 +155,7 @@ def records_write_set(plans: list[RecordPlan], *, source: str) -> None:
             seen.add(id(result))
             plan.created = result.created and not repeated
             plan.changed = dict(plan.fields) if result.changed or repeated else {}
-    clinical_records_written(plan.instance for plan in plans if plan.created or plan.changed)
+    return [plan.instance for plan in plans if plan.created or plan.changed]
 
 
 def _stored_meanwhile() -> str:

@@ -248,6 +248,23 @@ def test_lines_about_one_patient_in_one_file_make_one_patient_and_the_later_line
     assert Patient.objects.get().mobile == "+8613600000000"
 
 
+def test_a_duplicate_is_found_by_a_number_kept_as_the_other_patients_phone_and_never_by_empty_numbers(tmp_path):
+    born = dt.date(1960, 1, 1)
+    by_phone = PatientFactory(name="王小明", birth_date=born, national_id="", mobile="", phone="+8613912340000")
+    PatientFactory(name="王小明", birth_date=born, national_id="", mobile="", phone="")
+    merged = PatientFactory(name="王小明", birth_date=born, national_id="", mobile="+8613912340000", phone="")
+    merged.merged_into = by_phone
+    merged.save(update_fields=["merged_into"])
+    resource = patient_resource(0)
+    resource["identifier"] = resource["identifier"][:1]
+
+    job = bulk_import_file(path=write_ndjson(tmp_path / "p.ndjson", [resource]))
+
+    new = Patient.objects.get(mobile="+8613912340000", merged_into__isnull=True)
+    assert job.candidate_count == 1
+    assert list(MatchCandidate.objects.values_list("patient_a_id", "patient_b_id")) == [(by_phone.pk, new.pk)]
+
+
 def test_an_interrupted_import_resumes_after_its_last_committed_batch(tmp_path):
     path = write_ndjson(tmp_path / "p.ndjson.gz", [patient_resource(i) for i in range(7)])
 
@@ -268,6 +285,27 @@ def test_an_interrupted_import_resumes_after_its_last_committed_batch(tmp_path):
     assert (resumed.status, resumed.lines_done, resumed.created_count) == ("completed", 7, 7)
     assert Patient.objects.count() == 7
     assert PatientIdentifier.objects.filter(kind="his").count() == 7
+
+
+def test_the_first_batch_is_smaller_and_an_interrupted_import_resumes_after_it(tmp_path, monkeypatch):
+    from integrations.fhir.bulk import jobs
+
+    monkeypatch.setattr(jobs, "FIRST_BATCH_SIZE", 2)
+    path = write_ndjson(tmp_path / "p.ndjson", [patient_resource(i) for i in range(9)])
+    committed = []
+
+    def stop_after_two(job):
+        committed.append(job.lines_done)
+        if len(committed) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        bulk_import_file(path=path, batch_size=4, after_batch=stop_after_two)
+    resumed = bulk_import_file(path=path, batch_size=4, after_batch=lambda job: committed.append(job.lines_done))
+
+    # Batches of 2 then 4 lines; the resumed run starts with a small batch again.
+    assert committed == [2, 6, 8, 9]
+    assert (resumed.status, resumed.created_count, Patient.objects.count()) == ("completed", 9, 9)
 
 
 def test_a_changed_file_starts_over(tmp_path):

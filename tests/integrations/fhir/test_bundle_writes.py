@@ -198,7 +198,7 @@ def test_a_batch_from_a_system_is_audited_once_per_patient(emr):
     assert entry.additional_data["created"] == {"Condition": 1, "Encounter": 1, "Observation": 1, "Patient": 1}
 
 
-def test_the_bundle_is_validated_with_r4b_once(emr, monkeypatch):
+def test_the_bundle_and_each_resource_are_validated_with_r4b_once(emr, monkeypatch):
     from integrations.fhir.services import plan
 
     validated = []
@@ -209,11 +209,12 @@ def test_the_bundle_is_validated_with_r4b_once(emr, monkeypatch):
         return original(resource_type)
 
     monkeypatch.setattr(plan, "get_fhir_model_class", counting)
+    bundle = visit_bundle(3)
 
-    response = emr.post_fhir("/fhir/R4/", visit_bundle(3))
+    response = emr.post_fhir("/fhir/R4/", bundle)
 
     assert response.status_code == 200, response.content
-    assert validated == ["Bundle"]
+    assert validated == ["Bundle"] + [entry["resource"]["resourceType"] for entry in bundle["entry"]]
 
 
 def test_a_systems_visit_bundle_takes_a_pinned_number_of_statements(django_assert_num_queries):
