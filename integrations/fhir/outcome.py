@@ -104,3 +104,38 @@ def nul_issue(raw: bytes | str, data: Any) -> Issue | None:
     return Issue(
         "error", "value", _("Strings may not contain the NUL character (\\u0000)."), (fhir_path(location, str(root)),)
     )
+
+
+def model_issues(model: Any, data: Any, root: str) -> list[Issue]:
+    """Validate `data` with a fhir.resources model: no issues, or the issues by element path.
+
+    A contained resource of a type R4B does not know makes the models raise a plain KeyError, not
+    a validation error: it is reported on that resource's `resourceType` instead.
+    """
+    from pydantic import ValidationError
+
+    try:
+        model.model_validate(data)
+    except ValidationError as error:
+        return validation_issues(error, root)
+    except (KeyError, ValueError, TypeError):
+        return [_unknown_contained(data, root)]
+    return []
+
+
+def _unknown_contained(data: Any, root: str) -> Issue:
+    from fhir.resources.R4B import get_fhir_model_class
+
+    contained = data.get("contained") if isinstance(data, dict) else None
+    for index, resource in enumerate(contained if isinstance(contained, list) else []):
+        kind = resource.get("resourceType") if isinstance(resource, dict) else None
+        try:
+            get_fhir_model_class(kind)
+        except (KeyError, ValueError, TypeError):
+            return Issue(
+                "error",
+                "not-supported",
+                _("Unknown resource type %(type)s.") % {"type": kind},
+                (f"{root}.contained[{index}].resourceType",),
+            )
+    return Issue("error", "structure", _("A resource inside this one is of a type FHIR R4 does not know."), (root,))

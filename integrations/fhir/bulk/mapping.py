@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from integrations.fhir import codes
 from integrations.fhir.inbound_map import DEFAULT_RULES, ProfileRules, identifier_meaning, rules_from_profile
+from integrations.fhir.outcome import model_issues
 from integrations.models import SourceProfile
 from patients.models import IdentifierKind, Patient, PatientIdentifier
 from patients.pinyin import name_search_keys
@@ -347,6 +348,9 @@ def fhir_validation_error(resource: dict) -> BulkLineError | None:
         return BulkLineError("resourceType", _("Unknown resource type %(type)s.") % {"type": resource_type})
     try:
         model.model_validate(resource)
+    except (KeyError, ValueError, TypeError):
+        issue = model_issues(model, resource, str(resource_type))[0]
+        return BulkLineError(issue.expression[0], issue.diagnostics)
     except PydanticValidationError as error:
         first = error.errors()[0]
         location = str(resource_type)

@@ -11,9 +11,8 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 from fhir.resources.R4B import get_fhir_model_class
-from pydantic import ValidationError as PydanticValidationError
 
-from integrations.fhir.outcome import Issue, validation_issues
+from integrations.fhir.outcome import Issue, model_issues
 from integrations.fhir.registry import BUNDLE_TYPES
 
 STORED_TYPES = BUNDLE_TYPES
@@ -154,11 +153,7 @@ def bundle_validate(data: dict, entries: dict[int, Entry]) -> list[Issue]:
         ]
     elif raw_entries is not None:
         copy["entry"] = raw_entries
-    own: list[Issue] = []
-    try:
-        get_fhir_model_class("Bundle").model_validate(copy)
-    except PydanticValidationError as error:
-        own = validation_issues(error, "Bundle")
+    own = model_issues(get_fhir_model_class("Bundle"), copy, "Bundle")
     if isinstance(raw_entries, list):
         for index in range(len(raw_entries)):
             if index in entries:
@@ -170,7 +165,4 @@ def resource_validate(entry: Entry) -> None:
     """Validate the single resource of a POST or PUT with its R4B model; problems are added to the entry."""
     if not entry.validatable:
         return
-    try:
-        get_fhir_model_class(entry.resource_type).model_validate(entry.resource)
-    except PydanticValidationError as error:
-        entry.issues.extend(validation_issues(error, entry.resource_path))
+    entry.issues.extend(model_issues(get_fhir_model_class(entry.resource_type), entry.resource, entry.resource_path))

@@ -369,6 +369,16 @@ def test_full_validation_reports_what_only_the_fhir_models_catch(tmp_path):
     assert job.errors[0]["message"] == "Input should be a valid boolean, unable to interpret input"
 
 
+def test_full_validation_refuses_a_contained_resource_of_an_unknown_type(tmp_path):
+    unknown = patient_resource(0, contained=[{"resourceType": "Nonsense"}])
+    path = write_ndjson(tmp_path / "p.ndjson", [unknown, patient_resource(1)])
+
+    job = bulk_import_file(path=path, validate=True)
+
+    assert job.created_count == 1
+    assert [(e["line"], e["location"]) for e in job.errors] == [(1, "Patient.contained[0].resourceType")]
+
+
 def test_mapping_a_long_identifier_system_keeps_it_distinct():
     long_a, long_b = "urn:example:" + "a" * 80, "urn:example:" + "a" * 79 + "b"
 

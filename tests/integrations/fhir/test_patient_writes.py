@@ -103,6 +103,18 @@ def test_a_patient_body_failing_validation_names_the_path(emr):
     assert InboundMessage.objects.get().status == "rejected"
 
 
+def test_a_contained_resource_of_an_unknown_type_is_refused_naming_it(emr):
+    body = patient_resource(contained=[{"resourceType": "Organization", "id": "o"}, {"resourceType": "Nonsense"}])
+
+    response = emr.post_fhir("/fhir/R4/Patient", body)
+
+    assert response.status_code == 400
+    assert [issue["expression"] for issue in response.json()["issue"]] == [["Patient.contained[1].resourceType"]]
+    assert response.json()["issue"][0]["diagnostics"] == "Unknown resource type Nonsense."
+    assert InboundMessage.objects.get().status == "rejected"
+    assert not Patient.objects.exists()
+
+
 def test_wrong_content_type_is_415_and_nothing_is_stored(emr):
     response = emr.post("/fhir/R4/Patient", data="<Patient/>", content_type="application/fhir+xml")
 
