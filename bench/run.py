@@ -115,7 +115,19 @@ def main() -> int:
     options = [f"--patients {args.patients}"] if args.patients != 1_000_000 else []
     options += ["--reuse"] if args.reuse else []
     options += [f"--only {name}" for name in args.only]
-    for name in ("booking_clients", "booking_compare_clients", "booking_workers", "booking_threads"):
+    for name in (
+        "messages",
+        "fhir_patients",
+        "fhir_bundles",
+        "booking_patients",
+        "booking_clients",
+        "booking_compare_clients",
+        "booking_workers",
+        "booking_threads",
+        "followup_discharges",
+        "followup_tasks",
+        "followup_responses",
+    ):
         value = getattr(args, name)
         if value is not None and value != parser.get_default(name):
             options.append(f"--{name.replace('_', '-')} {value}")
