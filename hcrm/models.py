@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from auditlog.models import AbstractLogEntry, LogEntryManager
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
@@ -170,13 +171,38 @@ class AuditEntry(AbstractLogEntry):
         LOGIN_FAILED = "login_failed", _("Failed sign-in")
         LOGOUT = "logout", _("Signed out")
 
-    event = models.CharField(_("event"), max_length=20, choices=Event.choices, blank=True, db_index=True)
+    event = models.CharField(_("event"), max_length=20, choices=Event.choices, blank=True)
     # The patient's public id, not a foreign key: the audit trail outlives the
     # record, and the platform does not depend on the patients app.
     patient_uuid = models.UUIDField(_("patient"), null=True, blank=True)
     reason = models.TextField(_("reason"), blank=True)
     user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
     client = models.CharField(_("client"), max_length=120, blank=True)
+
+    # django-auditlog indexes these columns for its own object-history lookups,
+    # which nothing here runs; every audited write would keep those indexes up
+    # to date. The entries are read by patient, by actor or event over time,
+    # and by correlation id (the admin's filter), through the indexes below.
+    content_type = models.ForeignKey(
+        "contenttypes.ContentType",
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("content type"),
+        db_index=False,
+    )
+    object_pk = models.CharField(_("object pk"), max_length=255)
+    object_id = models.BigIntegerField(_("object id"), blank=True, null=True)
+    action = models.PositiveSmallIntegerField(_("action"), choices=AbstractLogEntry.Action.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        blank=True,
+        null=True,
+        related_name="+",
+        verbose_name=_("actor"),
+        db_index=False,  # covered by audit_actor_time
+    )
+    cid = models.CharField(_("Correlation ID"), max_length=255, blank=True, null=True)
 
     objects = AuditEntryManager()
 
@@ -189,6 +215,9 @@ class AuditEntry(AbstractLogEntry):
         indexes = [
             models.Index(fields=["patient_uuid", "-timestamp"], name="audit_patient_time"),
             models.Index(fields=["actor", "-timestamp"], name="audit_actor_time"),
+            models.Index(fields=["event", "-timestamp"], name="audit_event_time"),
+            # Only requests that carry a correlation id header have one.
+            models.Index(fields=["cid"], condition=Q(cid__isnull=False), name="audit_cid"),
         ]
 
 

@@ -154,6 +154,7 @@ class InboundMessage(BaseModel):
         blank=True,
         related_name="messages",
         verbose_name=_("source"),
+        db_index=False,  # covered by inbound_source_received
     )
     # "APP^FACILITY" as sent, kept even when no profile matched; duplicates are judged on it.
     sender = models.CharField(_("sender"), max_length=201, blank=True, default="")
@@ -184,6 +185,7 @@ class InboundMessage(BaseModel):
         blank=True,
         related_name="redeliveries",
         verbose_name=_("duplicate of"),
+        db_index=False,  # inbound_redeliveries holds only the duplicates
     )
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
@@ -204,6 +206,7 @@ class InboundMessage(BaseModel):
             models.Index(fields=["received_at"], include=["source", "status", "sender"], name="inbound_received_stats"),
             # Search of raw messages by one patient identifier.
             TokenArrayIndex(fields=["patient_identifiers"], name="inbound_identifier_tokens"),
+            models.Index(fields=["duplicate_of"], condition=Q(duplicate_of__isnull=False), name="inbound_redeliveries"),
         ]
         constraints = [
             # One applied copy per sender and control id; redeliveries are stored as duplicates.

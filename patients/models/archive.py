@@ -86,7 +86,7 @@ class Tag(BaseModel):
 
 
 class Patient(BaseModel):
-    mrn = models.CharField(_("MRN"), max_length=32, unique=True)
+    mrn = models.CharField(_("MRN"), max_length=32)
     name = models.CharField(_("name"), max_length=100)
     name_pinyin = models.CharField(_("name in pinyin"), max_length=300, blank=True, editable=False)
     name_pinyin_initials = models.CharField(_("pinyin initials"), max_length=100, blank=True, editable=False)
@@ -146,6 +146,7 @@ class Patient(BaseModel):
         blank=True,
         related_name="merged_from",
         verbose_name=_("merged into"),
+        db_index=False,  # patient_merged_into holds only the merged patients
     )
 
     SENSITIVE_FIELDS = (
@@ -191,8 +192,12 @@ class Patient(BaseModel):
             # Duplicate detection compares everyone born on one day (a few dozen in a million).
             models.Index(fields=["birth_date", "name_pinyin"], name="patient_birth_pinyin"),
             models.Index(fields=["updated_at"], name="patient_updated"),
+            models.Index(fields=["merged_into"], condition=Q(merged_into__isnull=False), name="patient_merged_into"),
         ]
         constraints = [
+            # A constraint rather than unique=True: on PostgreSQL the field would also get a
+            # varchar_pattern_ops index for LIKE 'x%', and no MRN lookup is a prefix search.
+            models.UniqueConstraint(fields=["mrn"], name="patient_mrn_unique"),
             models.UniqueConstraint(
                 fields=["national_id"],
                 condition=Q(merged_into__isnull=True) & ~Q(national_id=""),
@@ -303,9 +308,9 @@ class PatientIdentifier(PatientRecord):
     class Meta:
         verbose_name = _("identifier")
         verbose_name_plural = _("identifiers")
-        indexes = [models.Index(fields=["value"], name="identifier_value")]
         constraints = [
-            models.UniqueConstraint(fields=["kind", "assigner", "value"], name="identifier_unique"),
+            # The value leads, so the one index also answers the console's and FHIR's search by value alone.
+            models.UniqueConstraint(fields=["value", "kind", "assigner"], name="identifier_unique"),
             _choices_constraint("kind", IdentifierKind, "identifier_kind_valid"),
         ]
 
@@ -464,6 +469,7 @@ class Encounter(ExternalRecord):
         blank=True,
         related_name="encounters",
         verbose_name=_("doctor"),
+        db_index=False,  # nothing looks records up by doctor
     )
     doctor_name = models.CharField(_("doctor name"), max_length=100, blank=True)
     ward = models.CharField(_("ward"), max_length=50, blank=True)
@@ -577,6 +583,7 @@ class Diagnosis(ExternalRecord):
         blank=True,
         related_name="+",
         verbose_name=_("doctor"),
+        db_index=False,  # nothing looks records up by doctor
     )
 
     class Meta(ExternalRecord.Meta):
