@@ -18,7 +18,8 @@ from hcrm.rows import rows_load
 from integrations.fhir import inbound_map
 from integrations.fhir.codes import assigner_for_system
 from integrations.fhir.inbound_map import MappingError, ProfileRules, Unsupported
-from integrations.fhir.outcome import Issue
+from integrations.fhir.outbound_map import instant
+from integrations.fhir.outcome import Issue, operation_outcome
 from integrations.fhir.registry import RESOURCES
 from integrations.fhir.services.callers import FhirCaller
 from integrations.fhir.services.plan import Entry
@@ -62,9 +63,6 @@ class EntryResult:
     issues: list[Issue] = field(default_factory=list)
 
     def response(self) -> dict[str, Any]:
-        from integrations.fhir.outbound_map import instant
-        from integrations.fhir.outcome import operation_outcome
-
         response: dict[str, Any] = {"status": self.status}
         if self.instance is not None:
             response["location"] = f"{self.resource_type}/{self.instance.uuid}"

@@ -6,6 +6,7 @@ itself) so a batch can answer each entry and a transaction can refuse them all a
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,12 +154,41 @@ def bundle_validate(data: dict, entries: dict[int, Entry]) -> list[Issue]:
         ]
     elif raw_entries is not None:
         copy["entry"] = raw_entries
-    own = model_issues(get_fhir_model_class("Bundle"), copy, "Bundle")
+    own = _bundle_issues(copy)
     if isinstance(raw_entries, list):
         for index in range(len(raw_entries)):
             if index in entries:
                 resource_validate(entries[index])
     return own
+
+
+def _bundle_issues(bundle: dict) -> list[Issue]:
+    """The issues of a Bundle whose entries carry no resources, each distinct entry validated once.
+
+    The entries of a transaction are mostly alike (`{"request": {"method": "POST", "url":
+    "Observation"}}` a dozen times), and R4B validates each entry on its own, so a Bundle with one
+    of each is valid exactly when the whole one is. Only when it is not is the whole Bundle
+    validated, for the issues to name the entries as sent.
+    """
+    model = get_fhir_model_class("Bundle")
+    entries = bundle.get("entry")
+    distinct = _distinct(entries) if isinstance(entries, list) else None
+    if distinct is None or len(distinct) == len(entries):
+        return model_issues(model, bundle, "Bundle")
+    if not model_issues(model, {**bundle, "entry": distinct}, "Bundle"):
+        return []
+    return model_issues(model, bundle, "Bundle")
+
+
+def _distinct(items: list) -> list | None:
+    """`items` without repeats, by their JSON text (which tells 1, 1.0 and true apart); None if one is not JSON."""
+    seen: dict[str, Any] = {}
+    try:
+        for item in items:
+            seen.setdefault(json.dumps(item, separators=(",", ":")), item)
+    except (TypeError, ValueError):
+        return None
+    return list(seen.values())
 
 
 def resource_validate(entry: Entry) -> None:

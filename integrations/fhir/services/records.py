@@ -54,10 +54,20 @@ class RecordPlan:
         return "201 Created" if self.created else "200 OK"
 
 
+# (model, field name, value type, value) found clean before: codes, units and statuses recur payload after payload.
+_CLEAN_VALUES: set[tuple] = set()
+CLEAN_VALUES_KEPT = 20_000
+_REMEMBERED_TYPES = (str, int, float, bool, type(None))
+
+
 def _field_errors(model: type[models.Model], values: dict[str, Any]) -> dict[str, list[str]]:
     """What `full_clean` would refuse in mapped values, without its queries (the database guards the keys)."""
     errors: dict[str, list[str]] = {}
     for name, value in values.items():
+        kind = type(value)
+        key = (model, name, kind, value) if kind in _REMEMBERED_TYPES else None
+        if key is not None and key in _CLEAN_VALUES:
+            continue
         model_field = model._meta.get_field(name)
         if model_field.is_relation:
             continue
@@ -65,6 +75,9 @@ def _field_errors(model: type[models.Model], values: dict[str, Any]) -> dict[str
             model_field.clean(value, None)
         except ValidationError as error:
             errors.setdefault(name, []).extend(error.messages)
+            continue
+        if key is not None and len(_CLEAN_VALUES) < CLEAN_VALUES_KEPT:
+            _CLEAN_VALUES.add(key)
     for name in _FUTURE_CHECKED_FIELDS:
         if values.get(name) is not None:
             try:
