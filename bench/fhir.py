@@ -27,10 +27,12 @@ from bench.harness import (
     Report,
     Timing,
     cpu_use,
+    database_backends_cpu_seconds,
     free_port,
     in_threads,
     ms,
     parallel_seconds,
+    server_cpu_seconds,
     start_server,
     stop_server,
     table,
@@ -432,6 +434,15 @@ def _in_process_cpu(key, indexes: list[int]) -> tuple[CpuUse, int, float]:
     return used, sum(len(json.loads(payload)["entry"]) for payload in measured), validate_seconds
 
 
+def _cpu_now(server) -> tuple[float | None, float | None, float | None]:
+    """CPU used so far by the server's processes, the database's PostgreSQL backends and this process (the clients)."""
+    return server_cpu_seconds(server), database_backends_cpu_seconds(), time.process_time()
+
+
+def _cpu_row(label: str, seconds: float | None, resources: int) -> list[str]:
+    return [label, "not measured" if seconds is None else f"{ms(seconds * 1000 / resources)} per resource"]
+
+
 def _payload(index: int) -> bytes:
     return json.dumps(bundle_resource(index), ensure_ascii=False).encode()
 
@@ -459,7 +470,12 @@ def bundles(
         _post_all(port, secret, [_payload(index) for index in warm], clients, Answers())
         load = os.getloadavg()[:2]
         answers = Answers()
+        before = _cpu_now(server)
         seconds = _post_all(port, secret, payloads, clients, answers)
+        spent = [
+            after - start if start is not None and after is not None else None
+            for start, after in zip(before, _cpu_now(server), strict=True)
+        ]
     finally:
         stop_server(server)
     checks = archive_check(warm + timed)
@@ -510,6 +526,13 @@ def bundles(
                         f"{validate_rate:,.0f} resources/s",
                     ],
                     ["end to end / bare validation", f"**{rate / validate_rate:.2f}**"],
+                    _cpu_row("CPU during the run: gunicorn processes", spent[0], resources),
+                    _cpu_row("CPU during the run: PostgreSQL backends of the database", spent[1], resources),
+                    _cpu_row("CPU during the run: the clients (the benchmark's process)", spent[2], resources),
+                    [
+                        "CPU during the run, all three, ÷ the machine's cores × seconds",
+                        f"{sum(part or 0.0 for part in spent) / ((os.cpu_count() or 1) * seconds):.0%}",
+                    ],
                     ["machine load before the run", f"{load[0]:.1f} (1 min), {load[1]:.1f} (5 min)"],
                 ],
             ),  # fmt: skip

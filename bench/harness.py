@@ -252,6 +252,20 @@ def in_threads(clients: int, work: list, call, before_start=None) -> tuple[float
 # --- CPU in this process, rates on several ---------------------------------------------------------------
 
 
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first), or None if there is no such process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU time (user and system) process `pid` of this machine has used so far, or None."""
+    fields = _proc_stat(pid)
+    return None if fields is None else (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def backend_cpu_seconds() -> float | None:
     """CPU time this connection's PostgreSQL backend has used so far (a local server only), or None."""
     from django.db import connection
@@ -259,11 +273,29 @@ def backend_cpu_seconds() -> float | None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return process_cpu_seconds(pid)
+
+
+def server_cpu_seconds(server: subprocess.Popen) -> float:
+    """CPU time a server's processes have used so far: its master and the workers it forked."""
+    pids = [server.pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _proc_stat(int(entry.name))
+            if fields is not None and int(fields[1]) == server.pid:
+                pids.append(int(entry.name))
+    return sum(process_cpu_seconds(pid) or 0.0 for pid in pids)
+
+
+def database_backends_cpu_seconds() -> float | None:
+    """CPU time the PostgreSQL backends connected to this database have used so far (a local server only)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        pids = [row[0] for row in cursor.fetchall()]
+    used = [seconds for seconds in map(process_cpu_seconds, pids) if seconds is not None]
+    return sum(used) if used else None
 
 
 @dataclass
