@@ -50,10 +50,14 @@ BUNDLE_PATIENTS = 10_000_000  # bundle n brings patient_resource(BUNDLE_PATIENTS
 BUNDLE_SOURCE = "bench-his"  # the source system on the HIS's API key
 BUNDLES = 1_500
 CPU_BUNDLES = 200
-# @@CHOICE@@
-SERVER_WORKERS = 3
+# On 2 cores, of 2x2, 2x3, 3x1, 3x2, 4x1 and 4x2 with 4, 6 or 8 clients, 2 processes of 2 threads with 4
+# clients did best while the machine was least busy, and spent the least CPU per resource in the server
+# (about 1.0 ms against 1.2-1.5 ms with 3 or 4 processes): one process per core, and a second thread to use
+# the core while the first waits for PostgreSQL. Clients beyond the server's threads only queue (8 on 2x2
+# did worse than 4); under other load every choice got about the same share of the machine.
+SERVER_WORKERS = 2
 SERVER_THREADS = 2
-CLIENTS = 6
+CLIENTS = 4
 
 
 def _national_id(region: str, born: dt.date, sequence: int) -> str:
@@ -447,6 +451,44 @@ def _payload(index: int) -> bytes:
     return json.dumps(bundle_resource(index), ensure_ascii=False).encode()
 
 
+@dataclass
+class HttpRun:
+    """The timed posts over HTTP: seconds, answers, load before, and the CPU (gunicorn processes, PostgreSQL
+    backends of the database, the clients' process; None where not readable) spent meanwhile."""
+
+    seconds: float
+    answers: Answers
+    load: tuple[float, float]
+    spent: list[float | None]
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(part or 0.0 for part in self.spent)
+
+
+def _http_run(
+    secret: str, warm: list[int], payloads: list[bytes], *, workers: int, threads: int, clients: int
+) -> HttpRun:
+    """Start gunicorn, warm every server thread up with the `warm` bundles, then post and time `payloads`."""
+    port = free_port()
+    log = Path(os.environ.get("BENCH_LOG_DIR", tempfile.gettempdir())) / f"hcrm-bench-fhir-{os.getpid()}.log"
+    server = start_server(port, log, workers=workers, threads=threads)
+    try:
+        # Every server thread opens its database connection and loads the source profile before the clock starts.
+        _post_all(port, secret, [_payload(index) for index in warm], clients, Answers())
+        one, five, _fifteen = os.getloadavg()
+        answers = Answers()
+        before = _cpu_now(server)
+        seconds = _post_all(port, secret, payloads, clients, answers)
+        spent = [
+            after - start if start is not None and after is not None else None
+            for start, after in zip(before, _cpu_now(server), strict=True)
+        ]
+    finally:
+        stop_server(server)
+    return HttpRun(seconds, answers, (one, five), spent)
+
+
 def bundles(
     report: Report,
     *,
@@ -462,22 +504,7 @@ def bundles(
     payloads = [_payload(index) for index in timed]
     resources = sum(len(json.loads(payload)["entry"]) for payload in payloads)
     key, secret = _his_key()
-    port = free_port()
-    log = Path(os.environ.get("BENCH_LOG_DIR", tempfile.gettempdir())) / f"hcrm-bench-fhir-{os.getpid()}.log"
-    server = start_server(port, log, workers=workers, threads=threads)
-    try:
-        # Warm-up: every server thread opens its database connection and loads the source profile.
-        _post_all(port, secret, [_payload(index) for index in warm], clients, Answers())
-        load = os.getloadavg()[:2]
-        answers = Answers()
-        before = _cpu_now(server)
-        seconds = _post_all(port, secret, payloads, clients, answers)
-        spent = [
-            after - start if start is not None and after is not None else None
-            for start, after in zip(before, _cpu_now(server), strict=True)
-        ]
-    finally:
-        stop_server(server)
+    run = _http_run(secret, warm, payloads, workers=workers, threads=threads, clients=clients)
     checks = archive_check(warm + timed)
     validate_seconds = parallel_seconds(_validate, payloads, workers)
     used, cpu_resources, cpu_validate = _in_process_cpu(
@@ -486,8 +513,9 @@ def bundles(
     key.revoked = True
     key.save(update_fields=["revoked"])
 
-    rate, validate_rate = resources / seconds, resources / validate_seconds
-    latency = Timing("bundle", answers.latencies_ms)
+    rate, validate_rate = resources / run.seconds, resources / validate_seconds
+    latency = Timing("bundle", run.answers.latencies_ms)
+    cores = os.cpu_count() or 1
     per_resource = 1000 / cpu_resources
     report.section(
         "FHIR transaction bundles",
@@ -496,29 +524,35 @@ def bundles(
             f"Conditions, 7–14 Observations; `urn:uuid:` references), {resources:,} resources in all, each a new "
             f"patient, posted as `POST /fhir/R4/` (`application/fhir+json`, ~{sum(map(len, payloads)) / count / 1024:.0f} KiB) "
             f"with a HIS's API key (scope `fhir.write`) to gunicorn ({workers} workers × {threads} threads, gthread) "
-            f"on PostgreSQL, from {clients} keep-alive client connections in the benchmark's process on the same "
-            "machine, each posting its next bundle once answered. End to end is from the first request sent to the "
-            "last answer read: HTTP, API key check, store raw, validate with R4B models, map, match identity, "
+            f"on PostgreSQL, from {clients} keep-alive client connections (threads of the benchmark's process, on the "
+            "same machine), each posting its next bundle once answered. End to end is from the first request sent to "
+            "the last answer read: HTTP, API key check, store raw, validate with R4B models, map, match identity, "
             "upsert, one audit entry, commit, the transaction-response. "
-            f"{len(warm)} more bundles went first, untimed, to warm up every server thread. Bare validation: "
-            f"`Bundle.model_validate(json.loads(…))` (R4B) of the same bundles on {workers} processes, nothing else.",
+            f"{len(warm)} more bundles went first, untimed, to warm up every server thread. Every answer is checked "
+            "(200, a transaction-response Bundle with an entry for each entry sent), then the archive: each bundle's "
+            "patient (by MRN and by national ID), encounter, conditions and observations must be there exactly once. "
+            f"Bare validation: `Bundle.model_validate(json.loads(…))` (R4B) of the same bundles on {workers} "
+            "processes, nothing else.",
             "",
             *table(
                 ["figure", "value"],
                 [
                     [
                         f"end to end over HTTP, {clients} clients",
-                        f"{seconds:,.1f} s = **{rate:,.0f} resources/s** (goal ≥ 1,000/s), {count / seconds:,.1f} "
+                        f"{run.seconds:,.1f} s = **{rate:,.0f} resources/s** (goal ≥ 1,000/s), {count / run.seconds:,.1f} "
                         f"bundles/s; per bundle p50 {ms(latency.p50)}, p95 {ms(latency.p95)}, p99 {ms(latency.p99)}",
                     ],
-                    ["HTTP statuses", ", ".join(f"{status}: {n:,}" for status, n in sorted(answers.statuses.items()))],
+                    [
+                        "HTTP statuses",
+                        ", ".join(f"{status}: {n:,}" for status, n in sorted(run.answers.statuses.items())),
+                    ],
                     [
                         "transaction-response Bundles with an entry for each entry sent",
-                        f"{answers.complete:,} of {count:,}",
+                        f"{run.answers.complete:,} of {count:,}",
                     ],
                     [
                         "entry statuses",
-                        ", ".join(f"{status}: {n:,}" for status, n in answers.entry_statuses.most_common()),
+                        ", ".join(f"{status}: {n:,}" for status, n in run.answers.entry_statuses.most_common()),
                     ],
                     *[[f"archive check, bundles with the {label}", f"**{n}**"] for label, n in checks.items()],
                     [
@@ -526,26 +560,35 @@ def bundles(
                         f"{validate_rate:,.0f} resources/s",
                     ],
                     ["end to end / bare validation", f"**{rate / validate_rate:.2f}**"],
-                    _cpu_row("CPU during the run: gunicorn processes", spent[0], resources),
-                    _cpu_row("CPU during the run: PostgreSQL backends of the database", spent[1], resources),
-                    _cpu_row("CPU during the run: the clients (the benchmark's process)", spent[2], resources),
+                    _cpu_row("CPU during the run: gunicorn processes", run.spent[0], resources),
+                    _cpu_row("CPU during the run: PostgreSQL backends of the database", run.spent[1], resources),
+                    _cpu_row("CPU during the run: the clients (the benchmark's process)", run.spent[2], resources),
                     [
-                        "CPU during the run, all three, ÷ the machine's cores × seconds",
-                        f"{sum(part or 0.0 for part in spent) / ((os.cpu_count() or 1) * seconds):.0%}",
+                        "CPU during the run, all three, ÷ (cores × seconds)",
+                        f"{run.cpu_seconds / (cores * run.seconds):.0%}",
                     ],
-                    ["machine load before the run", f"{load[0]:.1f} (1 min), {load[1]:.1f} (5 min)"],
+                    [
+                        f"resources/s all {cores} cores would allow at that CPU per resource",
+                        f"{resources * cores / run.cpu_seconds:,.0f}" if run.cpu_seconds else "not measured",
+                    ],
+                    ["machine load before the run", f"{run.load[0]:.1f} (1 min), {run.load[1]:.1f} (5 min)"],
                 ],
             ),  # fmt: skip
             *(
-                ["", "First wrong answers: " + "; ".join(f"`{wrong}`" for wrong in answers.wrong)]
-                if answers.wrong
+                ["", "First wrong answers: " + "; ".join(f"`{wrong}`" for wrong in run.answers.wrong)]
+                if run.answers.wrong
                 else []
             ),
             "",
-            f"CPU per resource, {cpu_bundles:,} more bundles ({cpu_resources:,} resources, after 2 as warm-up) through "
-            "`fhir_receive` in the benchmark's process, one after the other, with the server's caller for the same "
-            "key, without HTTP and without a profiler (process CPU time, which the other work on a shared machine "
-            "disturbs far less than rates):",
+            "The CPU rows are read from /proc over the timed run. Their sum against the machine's cores × the run's "
+            "seconds says how much of the machine the run had; the rest was idle or other work on the shared "
+            "machine. The row after it is the cores divided by that CPU per resource: what the same work would reach "
+            "with the machine to itself.",
+            "",
+            f"CPU per resource in one process: {cpu_bundles:,} more bundles ({cpu_resources:,} resources, after 2 as "
+            "warm-up) through `fhir_receive` in the benchmark's process, one after the other, as the same HIS (the "
+            "caller the server makes of its key), without HTTP and without a profiler (process CPU time, which the "
+            "other work on a shared machine disturbs far less than rates):",
             "",
             *table(
                 ["part", "CPU"],
