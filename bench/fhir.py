@@ -472,7 +472,9 @@ def _http_run(
     """Start gunicorn, warm every server thread up with the `warm` bundles, then post and time `payloads`."""
     port = free_port()
     log = Path(os.environ.get("BENCH_LOG_DIR", tempfile.gettempdir())) / f"hcrm-bench-fhir-{os.getpid()}.log"
-    server = start_server(port, log, workers=workers, threads=threads)
+    # Database connections last the whole run (production renews them every 60 s), so that the CPU their
+    # PostgreSQL backends spent can be read at its end.
+    server = start_server(port, log, workers=workers, threads=threads, environment={"DATABASE_CONN_MAX_AGE": "86400"})
     try:
         # Every server thread opens its database connection and loads the source profile before the clock starts.
         _post_all(port, secret, [_payload(index) for index in warm], clients, Answers())

@@ -143,13 +143,20 @@ def free_port() -> int:
 
 
 def start_server(
-    port: int, log: Path, *, workers: int, threads: int, settings_module: str = "hcrm.settings"
+    port: int,
+    log: Path,
+    *,
+    workers: int,
+    threads: int,
+    settings_module: str = "hcrm.settings",
+    environment: dict[str, str] | None = None,
 ) -> subprocess.Popen:
-    """gunicorn (gthread) serving the app with `settings_module`, on the benchmark database; back once it answers."""
+    """gunicorn (gthread) serving the app with `settings_module` and any more `environment`, on the benchmark
+    database; back once it answers."""
     from django.conf import settings
 
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, "LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, "LOG_LEVEL": "WARNING", **(environment or {})}
     with log.open("wb") as output:
         server = subprocess.Popen(
             [str(gunicorn), "hcrm.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
