@@ -82,7 +82,9 @@ def main() -> int:
     parser.add_argument("--fhir-patients", type=int, default=1_000_000, help="Patient lines in the NDJSON import")
     parser.add_argument("--fhir-bundles", type=int, default=1_500, help="FHIR transaction bundles to post over HTTP")
     parser.add_argument(
-        "--fhir-clients", type=int, help="client connections posting the bundles (default: bench/fhir.py's choice)"
+        "--fhir-clients",
+        type=int,
+        help="client connections posting the bundles (default: bench/fhir_bundles.py's choice)",
     )
     parser.add_argument("--fhir-workers", type=int, help="gunicorn workers of the FHIR server")
     parser.add_argument("--fhir-threads", type=int, help="threads per gunicorn worker of the FHIR server")
@@ -127,8 +129,8 @@ def main() -> int:
 
     from bench import appointments as appointments_bench
     from bench import fhir as fhir_bench
+    from bench import fhir_bundles, foundation, outbox, segments
     from bench import followups as followups_bench
-    from bench import foundation, outbox, segments
     from bench.harness import Report
     from bench.hl7 import hl7_mllp
 
@@ -169,7 +171,7 @@ def main() -> int:
         "segments": lambda: segments.segments(report),
         "outbox": lambda: outbox.outbox(report, count=args.messages),
         "fhir-bulk": lambda: fhir_bench.bulk(report, patients=args.fhir_patients),
-        "fhir-bundles": lambda: fhir_bench.bundles(report, **_bundle_options(args, fhir_bench)),
+        "fhir-bundles": lambda: fhir_bundles.bundles(report, **_bundle_options(args, fhir_bundles)),
         "hl7": lambda: hl7_mllp(report),
         "booking": lambda: appointments_bench.booking(report, **_booking_options(args, appointments_bench)),
         "followups": lambda: followups_bench.followups(

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from bench.fhir import archive_check, bundle_mrn, bundle_resource, first_new_bundle
+from bench.fhir_bundles import archive_check, bundle_mrn, bundle_resource, first_new_bundle
 from patients.models import LabResult, Patient
 
 pytestmark = pytest.mark.django_db
