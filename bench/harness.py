@@ -8,6 +8,7 @@ import http.client
 import multiprocessing
 import os
 import platform
+import queue
 import signal
 import socket
 import statistics
@@ -357,10 +358,27 @@ def parallel_seconds(call: Callable, items: list, processes: int) -> float:
     workers = [context.Process(target=_rate_worker, args=(call, share, ready, start, results)) for share in shares]
     for worker in workers:
         worker.start()
-    for _worker in workers:  # every process has imported and warmed up before the clock starts
-        ready.get(timeout=600)
-    start.set()
-    elapsed = max(results.get(timeout=600) for _ in workers)
-    for worker in workers:
-        worker.join()
+    try:
+        for _worker in workers:  # every process has imported and warmed up before the clock starts
+            _get_while_alive(ready, workers)
+        start.set()
+        elapsed = max(_get_while_alive(results, workers) for _ in workers)
+    finally:
+        for worker in workers:
+            worker.join(timeout=5)
+            if worker.is_alive():
+                worker.terminate()
     return elapsed
+
+
+def _get_while_alive(answers, workers: list, timeout: float = 600):
+    """The next answer a worker process puts, or an error as soon as one of them has died without answering."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return answers.get(timeout=1)
+        except queue.Empty:
+            failed = [worker.exitcode for worker in workers if worker.exitcode not in (None, 0)]
+            if failed:
+                raise RuntimeError(f"a measuring process failed (exit code {failed[0]})") from None
+    raise TimeoutError("the measuring processes did not answer")
