@@ -1,7 +1,7 @@
 """FHIR transaction bundles posted over HTTP to the FHIR facade under gunicorn, as a HIS posts them, beside
 bare `fhir.resources` (R4B) validation of the same bundles and the CPU per resource in one process.
 
-    python -m bench.run --reuse --only fhir-bundles [--fhir-bundles 1500] [--fhir-clients 4]
+    python -m bench.run --reuse --only fhir-bundles [--fhir-bundles 1500] [--fhir-clients 6]
 """
 
 from __future__ import annotations
@@ -41,14 +41,15 @@ BUNDLE_PATIENTS = 10_000_000  # bundle n brings patient_resource(BUNDLE_PATIENTS
 BUNDLE_SOURCE = "bench-his"  # the source system on the HIS's API key
 BUNDLES = 1_500
 CPU_BUNDLES = 200
-# On 2 cores, of 2x2, 2x3, 3x1, 3x2, 4x1 and 4x2 with 4, 6 or 8 clients, 2 processes of 2 threads with 4
-# clients did best while the machine was least busy, and spent the least CPU per resource in the server
-# (about 1.0 ms against 1.2-1.5 ms with 3 or 4 processes): one process per core, and a second thread to use
-# the core while the first waits for PostgreSQL. Clients beyond the server's threads only queue (8 on 2x2
-# did worse than 4); under other load every choice got about the same share of the machine.
-SERVER_WORKERS = 2
+# On 2 cores, with the machine least busy (load 1.5-4), 3 processes of 2 threads with 6 clients did best of
+# 2x2 (4 clients), 3x2 (6), 4x2 (8), 2x4 (8) and 3x3 (9): 580-720 resources/s against 500-560 for 2x2 and
+# 530-670 for the others. A process's second thread uses its core while the first waits for PostgreSQL, and
+# a third process keeps both cores busy while two wait on their commits; more processes or threads only add
+# CPU per resource, and clients beyond the server's threads only queue. Under heavy other load (load 7-8)
+# every layout got about a quarter of the machine and their order was noise.
+SERVER_WORKERS = 3
 SERVER_THREADS = 2
-CLIENTS = 4
+CLIENTS = 6
 
 
 def bundle_resource(index: int) -> dict:
