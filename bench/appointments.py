@@ -15,13 +15,9 @@ threads), and with 32 for comparison, where the rest of the connections only que
 from __future__ import annotations
 
 import datetime as dt
-import http.client
 import json
 import os
 import random
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.harness import Report, Timing, ms, table
+from bench.harness import Report, Timing, free_port, in_threads, ms, start_server, stop_server, table, thread_client
 
 DOCTORS = 10
 SLOTS_PER_DOCTOR = 30
@@ -145,92 +141,6 @@ def seed(*, patients: int, doctors: int = DOCTORS, slots_per_doctor: int = SLOTS
     )
 
 
-# --- the server -------------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_server(port: int, log: Path, *, workers: int, threads: int) -> subprocess.Popen:
-    """gunicorn with the project's settings plus the bench booking door, on the benchmark database."""
-    from django.conf import settings
-
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.booking_settings", "LOG_LEVEL": "WARNING"}
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [str(gunicorn), "hcrm.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-             "--worker-class", "gthread", "--threads", str(threads), "--backlog", "4096",
-             "--keep-alive", "30", "--log-level", "warning"],
-            env=env, cwd=settings.BASE_DIR, stdout=output, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            break
-        try:
-            if Client(port).send("GET", "/health/")[0] == 200:
-                return server
-        except OSError:
-            pass
-        time.sleep(0.2)
-    stop_server(server)
-    raise RuntimeError(f"gunicorn did not start:\n{log.read_text(errors='replace')[-2000:]}")
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    server.send_signal(signal.SIGTERM)
-    try:
-        server.wait(60)
-    except subprocess.TimeoutExpired:
-        server.kill()
-
-
-# --- the clients ------------------------------------------------------------------------------------------
-
-
-class Client:
-    """One keep-alive connection to the server, on the standard library's HTTP client: the load generator
-    shares the cores with the server, so it spends as little of them as it can."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.connection: http.client.HTTPConnection | None = None
-
-    def send(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
-        """(status, headers, body); a keep-alive connection the server closed meanwhile is opened again."""
-        for attempt in (1, 2):
-            reused = self.connection is not None
-            if self.connection is None:
-                self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-            try:
-                self.connection.request(method, path, body=body, headers=headers or {})
-                response = self.connection.getresponse()
-                return response.status, response.headers, response.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                self.connection.close()
-                self.connection = None
-                if attempt == 2 or not reused:
-                    raise
-        raise AssertionError("unreachable")
-
-
-_clients = threading.local()
-
-
-def _client(port: int) -> Client:
-    """The calling thread's own connection."""
-    client = getattr(_clients, "client", None)
-    if client is None or client.port != port:
-        client = _clients.client = Client(port)
-    return client
-
-
 @dataclass
 class Burst:
     latencies_ms: list[float] = field(default_factory=list)
@@ -245,7 +155,7 @@ def _patient_books(port: int, cookie: str, patient: str, slots: list[list[str]],
     """One patient: random slots of doctors not known full, until booked, all full, or out of patience."""
     from django.conf import settings
 
-    client = _client(port)
+    client = thread_client(port)
     headers = {"Content-Type": "application/json", "Cookie": f"{settings.SESSION_COOKIE_NAME}={cookie}"}
     full_doctors: set[int] = set()
     tried: set[str] = set()
@@ -291,39 +201,6 @@ def _patient_books(port: int, cookie: str, patient: str, slots: list[list[str]],
         burst.outcomes[outcome] += 1
 
 
-def _in_threads(clients: int, work: list, call, before_start=None) -> tuple[float, float]:
-    """`call(item)` for every item on `clients` threads that start together; (start, seconds to the last)."""
-    position = iter(range(len(work)))
-    position_lock = threading.Lock()
-    barrier = threading.Barrier(clients + 1)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        barrier.wait()
-        while True:
-            with position_lock:
-                index = next(position, None)
-            if index is None:
-                return
-            try:
-                call(work[index])
-            except Exception as error:  # counted and reported, the burst goes on
-                errors.append(error)
-
-    threads = [threading.Thread(target=run) for _index in range(clients)]
-    for thread in threads:
-        thread.start()
-    if before_start is not None:
-        before_start()
-    started = time.perf_counter()
-    barrier.wait()
-    for thread in threads:
-        thread.join()
-    if errors:
-        print(f"{len(errors)} clients failed, first: {errors[0]!r}", file=sys.stderr)
-    return started, time.perf_counter() - started
-
-
 def health_rate(port: int, clients: int, requests_total: int) -> tuple[float, Timing]:
     """Requests/s of GET /health/ (one SELECT 1) with `clients` keep-alive connections: the framework ceiling."""
     latencies: list[float] = []
@@ -331,14 +208,14 @@ def health_rate(port: int, clients: int, requests_total: int) -> tuple[float, Ti
 
     def one(_item) -> None:
         started = time.perf_counter()
-        status = _client(port).send("GET", "/health/")[0]
+        status = thread_client(port).send("GET", "/health/")[0]
         elapsed = (time.perf_counter() - started) * 1000
         if status != 200:
             raise RuntimeError(f"/health/ answered {status}")
         with lock:
             latencies.append(elapsed)
 
-    _started, seconds = _in_threads(clients, list(range(requests_total)), one)
+    _started, seconds = in_threads(clients, list(range(requests_total)), one)
     return requests_total / seconds, Timing("health", latencies)
 
 
@@ -490,7 +367,7 @@ def _burst(port: int, seeded: Seeded, clients: int) -> BurstResult:
         Schedule.objects.filter(pk__in=seeded.schedule_ids).update(releases_at=timezone.now())
 
     load = _load()
-    _started, seconds = _in_threads(
+    _started, seconds = in_threads(
         clients,
         work,
         lambda item: _patient_books(port, item[0], item[1], seeded.slots, item[2], burst),
@@ -548,9 +425,9 @@ def booking(
     bursts = [clients] if compare_clients == clients else [clients, compare_clients]
     seeded = [seed(patients=patients, burst=index) for index in range(len(bursts))]
     seed_seconds = time.perf_counter() - started
-    port = _free_port()
+    port = free_port()
     log = Path(os.environ.get("BENCH_LOG_DIR", tempfile.gettempdir())) / f"hcrm-bench-booking-{os.getpid()}.log"
-    server = start_server(port, log, workers=workers, threads=threads)
+    server = start_server(port, log, workers=workers, threads=threads, settings_module="bench.booking_settings")
     try:
         results = [_burst(port, one, connections) for one, connections in zip(seeded, bursts, strict=True)]
     finally:

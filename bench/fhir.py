@@ -1,7 +1,7 @@
-"""FHIR figures: NDJSON bulk import of Patient resources (and its re-import), and transaction bundles
-posted through the FHIR facade's service, each beside bare `fhir.resources` (R4B) validation.
+"""FHIR figures: NDJSON bulk import of Patient resources (and its re-import) beside bare `fhir.resources`
+(R4B) validation; with `main`, the transaction bundles of `bench.fhir_bundles` after it.
 
-    python -m bench.fhir [--patients 1000000] [--bundles 300]   # this section alone, on BENCH_DATABASE_URL
+    python -m bench.fhir [--patients 1000000] [--bundles 1500]   # both FHIR sections alone, on BENCH_DATABASE_URL
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import os
 import random
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from django.db import connection
@@ -182,134 +182,26 @@ def bulk(report: Report, *, patients: int = 1_000_000, validate_sample: int = 20
     )
 
 
-def _bundle(index: int, rng: random.Random) -> dict:
-    patient = patient_resource(10_000_000 + index)
-    patient_ref = f"urn:uuid:{uuid.UUID(int=rng.getrandbits(128))}"
-    encounter_ref = f"urn:uuid:{uuid.UUID(int=rng.getrandbits(128))}"
-    day = dt.date(2026, 1, 1) + dt.timedelta(days=index % 300)
-    identifier = patient["identifier"][0]
-    entries = [
-        {
-            "fullUrl": patient_ref,
-            "resource": patient,
-            "request": {"method": "POST", "url": "Patient", "ifNoneExist": f"identifier={identifier['system']}|{identifier['value']}"},
-        },
-        {
-            "fullUrl": encounter_ref,
-            "resource": {
-                "resourceType": "Encounter",
-                "identifier": [{"system": "urn:oid:2.16.156.99.7.2", "value": f"E{index:08d}"}],
-                "status": "finished",
-                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-                "subject": {"reference": patient_ref},
-                "period": {"start": f"{day}T09:00:00+08:00", "end": f"{day}T09:30:00+08:00"},
-            },
-            "request": {"method": "POST", "url": "Encounter"},
-        },
-    ]  # fmt: skip
-    for number in range(rng.randint(1, 4)):
-        entries.append(
-            {
-                "resource": {
-                    "resourceType": "Condition",
-                    "identifier": [{"system": "urn:oid:2.16.156.99.7.3", "value": f"C{index:08d}-{number}"}],
-                    "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
-                    "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": rng.choice(["I10", "E11.9", "J20.9", "K29.7"]), "display": "诊断"}]},
-                    "subject": {"reference": patient_ref},
-                    "encounter": {"reference": encounter_ref},
-                    "recordedDate": f"{day}T09:10:00+08:00",
-                },
-                "request": {"method": "POST", "url": "Condition"},
-            }
-        )  # fmt: skip
-    for number in range(rng.randint(7, 14)):
-        entries.append(
-            {
-                "resource": {
-                    "resourceType": "Observation",
-                    "identifier": [{"system": "urn:oid:2.16.156.99.7.4", "value": f"O{index:08d}-{number}"}],
-                    "status": "final",
-                    "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"}]},
-                    "subject": {"reference": patient_ref},
-                    "encounter": {"reference": encounter_ref},
-                    "effectiveDateTime": f"{day}T09:20:00+08:00",
-                    "valueQuantity": {"value": round(rng.uniform(3.5, 9.0), 1), "unit": "mmol/L", "system": "http://unitsofmeasure.org", "code": "mmol/L"},
-                    "referenceRange": [{"low": {"value": 3.9, "unit": "mmol/L"}, "high": {"value": 6.1, "unit": "mmol/L"}}],
-                },
-                "request": {"method": "POST", "url": "Observation"},
-            }
-        )  # fmt: skip
-    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+def fhir(report: Report, *, patients: int = 1_000_000, **bundle_options) -> None:
+    from bench.fhir_bundles import bundles
 
-
-def bundles(report: Report, *, count: int = 300) -> None:
-    from fhir.resources.R4B.bundle import Bundle
-
-    try:
-        from integrations.fhir.services import FhirCaller, SystemPrincipal, fhir_receive
-    except ImportError as error:
-        report.section("FHIR transaction bundles", [f"Not measured: the FHIR facade's service is missing ({error})."])
-        return
-    rng = random.Random(20261125)
-    payloads = [json.dumps(_bundle(index, rng), ensure_ascii=False).encode() for index in range(count)]
-    resources = sum(len(json.loads(payload)["entry"]) for payload in payloads)
-    caller = FhirCaller(SystemPrincipal("bench"), "bench-bundles")
-    statuses: dict[int, int] = {}
-    for payload in payloads[:5]:  # warm-up: source profile, caches
-        fhir_receive(raw=payload, caller=caller, interaction="bundle")
-    started = time.perf_counter()
-    for payload in payloads:
-        received = fhir_receive(raw=payload, caller=caller, interaction="bundle")
-        statuses[received.status] = statuses.get(received.status, 0) + 1
-    seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    for payload in payloads:
-        Bundle.model_validate(json.loads(payload))
-    validate_seconds = time.perf_counter() - started
-    rate, validate_rate = resources / seconds, resources / validate_seconds
-    report.section(
-        "FHIR transaction bundles",
-        [
-            f"{count:,} transaction Bundles of 10–20 resources (Patient with conditional create, Encounter, 1–4 "
-            f"Conditions, 7–14 Observations; `urn:uuid:` references), {resources:,} resources in all, posted one "
-            f"after the other through `fhir_receive` (store raw, validate with R4B models, map, match identity, "
-            f"upsert, audit, commit) in one process on PostgreSQL. Each bundle is a re-post of nothing: all are new "
-            f"(the first 5 were posted once before timing, as warm-up, and are posted again in the run).",
-            "",
-            *table(
-                ["figure", "value"],
-                [
-                    [
-                        "end to end",
-                        f"{seconds:,.1f} s = **{rate:,.0f} resources/s** (goal ≥ 1,000/s), {count / seconds:,.1f} bundles/s",
-                    ],
-                    ["HTTP-equivalent statuses", ", ".join(f"{status}: {n}" for status, n in sorted(statuses.items()))],
-                    [
-                        "bare R4B `Bundle.model_validate` of the same bundles (1 core)",
-                        f"{validate_rate:,.0f} resources/s",
-                    ],
-                    ["end to end / bare validation", f"{rate / validate_rate:.2f}"],
-                ],
-            ),  # fmt: skip
-        ],
-    )
-
-
-def fhir(report: Report, *, patients: int = 1_000_000, bundle_count: int = 300) -> None:
     bulk(report, patients=patients)
-    bundles(report, count=bundle_count)
+    bundles(report, **bundle_options)
 
 
 def main() -> int:
     import argparse
-    import os
     import sys
 
+    from bench import fhir_bundles
     from bench.run import DEFAULT_URL, _prepare_environment
 
     parser = argparse.ArgumentParser(description="FHIR benchmark section alone (database must be migrated).")
     parser.add_argument("--patients", type=int, default=1_000_000)
-    parser.add_argument("--bundles", type=int, default=300)
+    parser.add_argument("--bundles", type=int, default=fhir_bundles.BUNDLES)
+    parser.add_argument("--workers", type=int, default=fhir_bundles.SERVER_WORKERS)
+    parser.add_argument("--threads", type=int, default=fhir_bundles.SERVER_THREADS)
+    parser.add_argument("--clients", type=int, default=fhir_bundles.CLIENTS)
     args = parser.parse_args()
     _prepare_environment(os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
     import django
@@ -319,7 +211,14 @@ def main() -> int:
 
     call_command("migrate", "--noinput", verbosity=0)
     report = Report(title="HCRM FHIR benchmark", command=" ".join(sys.argv))
-    fhir(report, patients=args.patients, bundle_count=args.bundles)
+    fhir(
+        report,
+        patients=args.patients,
+        count=args.bundles,
+        workers=args.workers,
+        threads=args.threads,
+        clients=args.clients,
+    )
     return 0
 
 

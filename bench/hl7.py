@@ -8,7 +8,6 @@ listener frames, parses, applies the message and stores it raw in one transactio
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
 import os
 import random
 import signal
@@ -25,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import hl7
 
-from bench.harness import Report, Timing, ms, table
+from bench.harness import Report, Timing, cpu_use, free_port, ms, parallel_seconds, table
 
 # On 2 cores, 3 processes of 2 database threads did best of 2x3, 2x2, 3x2 and 4x1 for one sender and
 # the burst, and as well as 2x3 for 4 senders: a process waiting on its commit leaves a core to another.
@@ -181,12 +180,6 @@ def workload(*, patients: int, single: int, concurrent: int, burst: int, run: st
 # --- the listener --------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _start_listener(port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
     from django.conf import settings
@@ -274,30 +267,13 @@ def _run_parallel(target, lanes: list[tuple]) -> float:
 # --- bare hl7.parse --------------------------------------------------------------------------------
 
 
-def _parse_worker(messages: list[bytes], start: multiprocessing.Event, results: multiprocessing.Queue) -> None:
-    for payload in messages[:50]:
-        hl7.parse(payload, encoding="utf-8")
-    start.wait()
-    started = time.perf_counter()
-    for payload in messages:
-        hl7.parse(payload, encoding="utf-8")
-    results.put(time.perf_counter() - started)
+def _parse(payload: bytes) -> None:
+    hl7.parse(payload, encoding="utf-8")
 
 
 def bare_parse_rate(messages: list[bytes], processes: int) -> float:
     """Messages per second `hl7.parse` manages on `processes` processes, each parsing its share."""
-    context = multiprocessing.get_context("spawn")
-    start, results = context.Event(), context.Queue()
-    shares = [messages[index::processes] for index in range(processes)]
-    workers = [context.Process(target=_parse_worker, args=(share, start, results)) for share in shares]
-    for worker in workers:
-        worker.start()
-    time.sleep(3)  # let every process import and warm up before the clock starts
-    start.set()
-    elapsed = max(results.get(timeout=600) for _ in workers)
-    for worker in workers:
-        worker.join()
-    return len(messages) / elapsed
+    return len(messages) / parallel_seconds(_parse, messages, processes)
 
 
 # --- where the pipeline's time goes ----------------------------------------------------------------
@@ -316,51 +292,21 @@ PROFILE_PARTS = [
 ]
 
 
-def _backend_cpu_seconds() -> float | None:
-    """CPU time this connection's PostgreSQL backend has used so far (a local server only), or None."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def pipeline_cpu(messages: list[bytes]) -> tuple[float, float | None, float, float]:
     """CPU per message of `hl7_receive` in this process, without a profiler: (Python ms, PostgreSQL backend ms
     or None, SQL statements, bare `hl7.parse` ms). CPU time, unlike rates, holds up on a shared machine."""
-    from django.db import connection
-
     from integrations.hl7v2.pipeline import hl7_receive
 
-    statements = 0
-
-    def count(execute, sql, params, many, context):
-        nonlocal statements
-        statements += 1
-        return execute(sql, params, many, context)
-
-    backend_before = _backend_cpu_seconds()
-    with connection.execute_wrapper(count):
-        started = time.process_time()
-        for payload in messages:
-            hl7_receive(payload, transport="mllp")
-        python_seconds = time.process_time() - started
-    backend_after = _backend_cpu_seconds()
+    used = cpu_use(messages, lambda payload: hl7_receive(payload, transport="mllp"))
     started = time.process_time()
     for payload in messages:
         hl7.parse(payload, encoding="utf-8")
     parse_seconds = time.process_time() - started
-    backend = None if backend_before is None or backend_after is None else backend_after - backend_before
     per = 1000 / len(messages)
     return (
-        python_seconds * per,
-        backend * per if backend is not None else None,
-        statements / len(messages),
+        used.python_seconds * per,
+        used.backend_seconds * per if used.backend_seconds is not None else None,
+        used.statements / len(messages),
         parse_seconds * per,
     )
 
@@ -415,7 +361,7 @@ def hl7_mllp(report: Report, *, patients: int = 20_000, single: int = 3_000, con
 
     run = f"B{int(time.time()) % 100000:05d}"
     load = workload(patients=patients, single=single, concurrent=concurrent, burst=burst, run=run)
-    port = _free_port()
+    port = free_port()
     log = Path(os.environ.get("BENCH_LOG_DIR", tempfile.gettempdir())) / f"hcrm-bench-hl7-{os.getpid()}.log"
     listener = _start_listener(port, log)
     try:

@@ -18,6 +18,8 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/hcrm_bench"
+# --only names that stand for several sections.
+SECTION_GROUPS = {"fhir": ["fhir-bulk", "fhir-bundles"]}
 
 
 def _prepare_environment(url: str) -> None:
@@ -63,13 +65,29 @@ def _booking_options(args, module) -> dict:
     }
 
 
+def _bundle_options(args, module) -> dict:
+    return {
+        "count": args.fhir_bundles,
+        "workers": args.fhir_workers or module.SERVER_WORKERS,
+        "threads": args.fhir_threads or module.SERVER_THREADS,
+        "clients": args.fhir_clients or module.CLIENTS,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=1_000_000)
     parser.add_argument("--reuse", action="store_true", help="keep an already seeded database")
     parser.add_argument("--messages", type=int, default=100_000, help="outbox messages to queue and deliver")
     parser.add_argument("--fhir-patients", type=int, default=1_000_000, help="Patient lines in the NDJSON import")
-    parser.add_argument("--fhir-bundles", type=int, default=300, help="FHIR transaction bundles to post")
+    parser.add_argument("--fhir-bundles", type=int, default=1_500, help="FHIR transaction bundles to post over HTTP")
+    parser.add_argument(
+        "--fhir-clients",
+        type=int,
+        help="client connections posting the bundles (default: bench/fhir_bundles.py's choice)",
+    )
+    parser.add_argument("--fhir-workers", type=int, help="gunicorn workers of the FHIR server")
+    parser.add_argument("--fhir-threads", type=int, help="threads per gunicorn worker of the FHIR server")
     parser.add_argument("--booking-patients", type=int, default=2_000, help="patients racing for the released places")
     parser.add_argument(
         "--booking-clients",
@@ -88,7 +106,11 @@ def main() -> int:
     )
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument(
-        "--only", action="append", default=[], metavar="SECTION", help="measure only these sections (with --reuse)"
+        "--only",
+        action="append",
+        default=[],
+        metavar="SECTION",
+        help="measure only these sections (with --reuse); fhir is fhir-bulk and fhir-bundles",
     )
     args = parser.parse_args()
 
@@ -107,8 +129,8 @@ def main() -> int:
 
     from bench import appointments as appointments_bench
     from bench import fhir as fhir_bench
+    from bench import fhir_bundles, foundation, outbox, segments
     from bench import followups as followups_bench
-    from bench import foundation, outbox, segments
     from bench.harness import Report
     from bench.hl7 import hl7_mllp
 
@@ -119,6 +141,9 @@ def main() -> int:
         "messages",
         "fhir_patients",
         "fhir_bundles",
+        "fhir_clients",
+        "fhir_workers",
+        "fhir_threads",
         "booking_patients",
         "booking_clients",
         "booking_compare_clients",
@@ -145,7 +170,8 @@ def main() -> int:
         "api": lambda: foundation.api_list(report),
         "segments": lambda: segments.segments(report),
         "outbox": lambda: outbox.outbox(report, count=args.messages),
-        "fhir": lambda: fhir_bench.fhir(report, patients=args.fhir_patients, bundle_count=args.fhir_bundles),
+        "fhir-bulk": lambda: fhir_bench.bulk(report, patients=args.fhir_patients),
+        "fhir-bundles": lambda: fhir_bundles.bundles(report, **_bundle_options(args, fhir_bundles)),
         "hl7": lambda: hl7_mllp(report),
         "booking": lambda: appointments_bench.booking(report, **_booking_options(args, appointments_bench)),
         "followups": lambda: followups_bench.followups(
@@ -155,12 +181,13 @@ def main() -> int:
             responses=args.followup_responses,
         ),
     }
-    unknown = set(args.only) - set(sections)
+    only = {name for given in args.only for name in SECTION_GROUPS.get(given, [given])}
+    unknown = only - set(sections)
     if unknown:
         print(f"unknown sections: {', '.join(sorted(unknown))}; choose from {', '.join(sections)}", file=sys.stderr)
         return 2
     for name, measure in sections.items():
-        if args.only and name not in args.only:
+        if only and name not in only:
             continue
         measure()
         # Written after every section, so a late failure keeps what was measured before it.
