@@ -404,7 +404,7 @@ def rows_upsert(
     owner: str,
     keep: Collection[str] = (),
     on_existing: Mapping[str, Any] | None = None,
-    linked: tuple[str, Sequence[Any]] | None = None,
+    linked: Sequence[tuple[str, Sequence[Any]]] = (),
 ) -> list[Upserted[ModelT] | None]:
     """Insert `rows` or update the stored rows they name by `conflict`, with one INSERT … ON CONFLICT … RETURNING.
 
@@ -414,8 +414,9 @@ def rows_upsert(
     result is None and nothing of it is written, so the caller can refuse it. On an existing row,
     `keep` columns stay as stored and `on_existing` columns take the given value instead of the
     row's; a row that differs in nothing is not written (on PostgreSQL; elsewhere it is rewritten
-    as it is, `updated_at` included). `linked` is one more INSERT (no RETURNING) sent in the same
-    round trip where the database allows it.
+    as it is, `updated_at` included). `linked` are more writes, (SQL, params) each, one INSERT or
+    UPDATE without RETURNING, sent in the same round trip where the database allows it; they see
+    the tables as they stood before the statement, as the upsert itself does.
 
     Only for writes that are not audited row by row: no model signal is sent.
     """
@@ -455,7 +456,7 @@ def rows_upsert(
         owner,
         frozenset(keep),
         frozenset(on_existing),
-        linked[0] if linked is not None else None,
+        tuple(sql for sql, _params in linked),
         len(merged),
         tuple(len(values) for values in keyed_values),
     )
@@ -477,15 +478,15 @@ def rows_upsert(
     ]
     params += existing_params + existing_params
     if database.vendor == "postgresql":
-        params = [*(linked[1] if linked is not None else ()), *params]
+        params = [*(value for _sql, values in linked for value in values), *params]
         params += [value for values in keyed_values for value in values]
         with database.cursor() as cursor:
             statement_run(cursor, sql, params)
             fetched = cursor.fetchall()
     else:
         with database.cursor() as cursor:
-            if linked is not None:
-                cursor.execute(*linked)
+            for statement in linked:
+                cursor.execute(*statement)
             cursor.execute(sql, params)
             fetched = [(*row, True) for row in cursor.fetchall()]
 
@@ -568,7 +569,7 @@ def _upsert_plan(
     owner: str,
     keep: Collection[str],
     on_existing: Mapping[str, Any],
-    linked: tuple[str, Sequence[Any]] | None,
+    linked: Sequence[tuple[str, Sequence[Any]]],
     count: int,
     keyed_values: list[list[Any]],
 ) -> tuple[str, list, list]:
@@ -618,7 +619,7 @@ def _upsert_plan(
         f"{insert}{', '.join(assignments)} "
         f"WHERE {table}.{owner_column} = EXCLUDED.{owner_column} AND ({changed}) RETURNING {returning}"
     )
-    prefix = f"linked AS ({linked[0]}), " if linked is not None else ""
+    prefix = "".join(f"linked{index} AS ({sql}), " for index, (sql, _params) in enumerate(linked))
     sql = f"WITH {prefix}written AS ({sql}) SELECT {returning}, TRUE FROM written"  # noqa: S608 (model metadata)
     if keyed_values:
         # Each column against its values (`external_id IN (…) AND source_system IN (…)`): probes of

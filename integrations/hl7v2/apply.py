@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from auditlog.context import auditlog_disabled
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Model, Q
 from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from hcrm.models import Department
-from hcrm.rows import row_insert, row_update, rows_load
+from hcrm.rows import row_insert, row_update, rows_load, statement_run
 from integrations.hl7v2.errors import ErrorCode, Hl7Error, Location, Warning_, rejected
 from integrations.hl7v2.mapping import (
     Context,
@@ -79,6 +82,7 @@ class Applied:
 
 
 Handler = Callable[[Context], Patient | None]
+Statement = tuple[str, list]  # SQL and its parameters
 
 
 def route(message_code: str, trigger_event: str) -> Handler:
@@ -237,20 +241,26 @@ def _upsert(
     keep: frozenset[str] = frozenset(),
     on_existing: dict | None = None,
     department_links: tuple[tuple[int, int], ...] = (),
+    linked: list[Statement] = (),
+    encounter: Encounter | None = None,
 ) -> list:
     """Create or update `model` rows by (sender, external id); a row of another patient is an error.
 
     Values name columns (`encounter_id`, not `encounter`), so comparing them loads no related row.
-    A system's rows go in with one upsert (unchanged rows keep their `updated_at`); a person's
-    reprocessing writes row by row, so that each row is audited. `keep` and `on_existing` say
-    what an existing row keeps or gets instead of the sent value.
+    A system's rows go in with one upsert (unchanged rows keep their `updated_at`), `linked` writes
+    with it; a person's reprocessing writes row by row, so that each row is audited. `keep` and
+    `on_existing` say what an existing row keeps or gets instead of the sent value. `encounter`,
+    the visit the rows belong to, goes with them to the listeners of clinical records.
     """
     if not rows:
         return []
     source_system = ctx.sender[:64]
     keys = [key[:128] for key, _values in rows]
     if _per_row_audit():
-        return _upsert_audited(model, patient, source_system, keys, rows, what, keep, on_existing, department_links)
+        saved = _upsert_audited(model, patient, source_system, keys, rows, what, keep, on_existing, department_links)
+        if encounter is not None:
+            _with_encounter(saved, encounter)
+        return saved
     results = external_records_upsert(
         model=model,
         rows=[
@@ -260,13 +270,24 @@ def _upsert(
         keep=keep,
         on_existing=on_existing,
         department_links=department_links,
+        linked=linked,
     )
     for key, result in zip(keys, results, strict=True):
         if result is None:
             raise _held_by_another(what, key)
+    instances = [result.instance for result in results]
+    if encounter is not None:
+        _with_encounter(instances, encounter)
     if model in (Encounter, Diagnosis, Procedure):
         clinical_records_written([result.instance for result in results if result.created or result.changed])
-    return [result.instance for result in results]
+    return instances
+
+
+def _with_encounter(records: list, encounter: Encounter) -> None:
+    """Attach the visit the records were written for, so that whoever reads `record.encounter` needs no query."""
+    for record in records:
+        if record.encounter_id == encounter.pk:
+            type(record).encounter.field.set_cached_value(record, encounter)
 
 
 def _held_by_another(what: str, key: str) -> Hl7Error:
@@ -316,8 +337,12 @@ def _encounter_key(patient: Patient, data: MappedEncounter) -> str:
     return data.visit_number or f"{patient.uuid}@{data.started_at:%Y%m%d%H%M%S}"
 
 
-def _encounter_upsert(patient: Patient, data: MappedEncounter, ctx: Context, *, status: str | None) -> Encounter:
-    """The visit in PV1; `status` forces a status (admit, discharge, cancel), None keeps what is stored."""
+def _encounter_upsert(
+    patient: Patient, data: MappedEncounter, ctx: Context, *, status: str | None, linked: list[Statement] = ()
+) -> Encounter:
+    """The visit in PV1; `status` forces a status (admit, discharge, cancel), None keeps what is stored.
+
+    `linked` are writes sent with it (see `_contacts_apply`)."""
     department_id = _department_id(data.department_codes, ctx)
     values = {
         "kind": data.kind,
@@ -352,19 +377,27 @@ def _encounter_upsert(patient: Patient, data: MappedEncounter, ctx: Context, *, 
         keep=frozenset(keep),
         on_existing=on_existing,
         department_links=((patient.pk, department_id),) if department_id is not None else (),
+        linked=linked,
     )
     return encounter
 
 
-def _contacts_apply(patient: Patient, ctx: Context) -> None:
-    contacts = map_contacts(ctx.message.all("NK1"))
+def _contacts_apply(patient: Patient, ctx: Context) -> list[Statement]:
+    """Write the NK1 contacts, matched to the stored ones by name; the last NK1 of a name wins.
+
+    A system's writes on PostgreSQL are not made here: the statements that make them come back, to
+    be sent with the visit's upsert (or on their own by `_statements_run`), with no contacts read.
+    """
+    contacts = {contact.name: contact for contact in map_contacts(ctx.message.all("NK1"))}
     if not contacts:
-        return
+        return []
+    if connection.vendor == "postgresql" and not _per_row_audit():
+        return _contacts_statements(patient, list(contacts.values()), created=ctx.patient_created)
     # A patient created by this message has no contacts yet: no need to look.
     stored = () if ctx.patient_created else rows_load(ContactPerson, "t.patient_id = %s ORDER BY t.id", [patient.pk])
     existing = {contact.name: contact for contact in stored}
     new = []
-    for data in contacts:
+    for data in contacts.values():
         values = {
             "relationship": data.relationship,
             "phone": data.phone,
@@ -372,8 +405,7 @@ def _contacts_apply(patient: Patient, ctx: Context) -> None:
         }
         contact = existing.get(data.name)
         if contact is None:
-            existing[data.name] = ContactPerson(patient=patient, name=data.name, **values)
-            new.append(existing[data.name])
+            new.append(ContactPerson(patient=patient, name=data.name, **values))
             continue
         changed = [name for name, value in values.items() if getattr(contact, name) != value]
         if changed:
@@ -385,6 +417,57 @@ def _contacts_apply(patient: Patient, ctx: Context) -> None:
             row_insert(contact)
     elif new:
         ContactPerson.objects.bulk_create(new)
+    return []
+
+
+_CONTACTS_TABLE = ContactPerson._meta.db_table
+# The latest stored contact of each sent name takes the sent values where they differ.
+_CONTACTS_UPDATE = (
+    f"UPDATE {_CONTACTS_TABLE} c SET relationship = v.relationship, phone = v.phone, "  # noqa: S608 (model metadata)
+    "is_emergency_contact = v.is_emergency_contact, updated_at = %s::timestamptz "
+    "FROM (SELECT DISTINCT ON (s.name) s.id, v.relationship, v.phone, v.is_emergency_contact "
+    f"FROM {_CONTACTS_TABLE} s JOIN (VALUES {{rows}}) AS v (name, relationship, phone, is_emergency_contact) "
+    "ON s.name = v.name WHERE s.patient_id = %s ORDER BY s.name, s.id DESC) v "
+    "WHERE c.id = v.id AND (c.relationship, c.phone, c.is_emergency_contact) "
+    "IS DISTINCT FROM (v.relationship, v.phone, v.is_emergency_contact)"
+)
+# A sent name nobody of the patient's contacts has is added.
+_CONTACTS_INSERT = (
+    f"INSERT INTO {_CONTACTS_TABLE} "  # noqa: S608 (model metadata)
+    "(uuid, created_at, updated_at, patient_id, name, relationship, phone, is_emergency_contact) "
+    "SELECT v.uuid, %s::timestamptz, %s::timestamptz, %s, v.name, v.relationship, v.phone, v.is_emergency_contact "
+    "FROM (VALUES {rows}) AS v (uuid, name, relationship, phone, is_emergency_contact)"
+)
+_CONTACTS_ABSENT = f" WHERE NOT EXISTS (SELECT 1 FROM {_CONTACTS_TABLE} c WHERE c.patient_id = %s AND c.name = v.name)"  # noqa: S608
+
+
+def _contacts_statements(patient: Patient, contacts: list, *, created: bool) -> list[Statement]:
+    """The UPDATE and INSERT that bring the patient's contacts in line with `contacts` (names distinct)."""
+    now = timezone.now()
+    rows = ", ".join(["(%s::uuid, %s, %s, %s, %s::boolean)"] * len(contacts))
+    insert_params = [now, now, patient.pk]
+    for contact in contacts:
+        insert_params += [uuid.uuid4(), contact.name, contact.relationship, contact.phone, contact.is_emergency_contact]
+    if created:  # a patient created by this message has no contacts yet
+        return [(_CONTACTS_INSERT.format(rows=rows), insert_params)]
+    values = ", ".join(["(%s, %s, %s, %s::boolean)"] * len(contacts))
+    update_params: list = [now]
+    for contact in contacts:
+        update_params += [contact.name, contact.relationship, contact.phone, contact.is_emergency_contact]
+    update_params.append(patient.pk)
+    return [
+        (_CONTACTS_UPDATE.format(rows=values), update_params),
+        (_CONTACTS_INSERT.format(rows=rows) + _CONTACTS_ABSENT, [*insert_params, patient.pk]),
+    ]
+
+
+def _statements_run(statements: list[Statement]) -> None:
+    """Send writes that have no statement to go with, all in one round trip."""
+    if not statements:
+        return
+    parts = ", ".join(f"write{index} AS ({sql})" for index, (sql, _params) in enumerate(statements))
+    with connection.cursor() as cursor:
+        statement_run(cursor, f"WITH {parts} SELECT 1", [value for _sql, params in statements for value in params])
 
 
 def _clinical_apply(patient: Patient, encounter: Encounter | None, ctx: Context) -> None:
@@ -404,7 +487,7 @@ def _clinical_apply(patient: Patient, encounter: Encounter | None, ctx: Context)
         )
         for data in map_diagnoses(ctx.message.all("DG1"), ctx)
     ]
-    _upsert(Diagnosis, patient, ctx, diagnoses, _("Diagnosis"))
+    _upsert(Diagnosis, patient, ctx, diagnoses, _("Diagnosis"), encounter=encounter)
     allergies = [
         (
             f"{patient.uuid}:{data.code or data.substance}",
@@ -433,7 +516,7 @@ def _clinical_apply(patient: Patient, encounter: Encounter | None, ctx: Context)
         )
         for data in map_procedures(ctx.message.all("PR1"), ctx)
     ]
-    _upsert(Procedure, patient, ctx, procedures, _("Procedure"))
+    _upsert(Procedure, patient, ctx, procedures, _("Procedure"), encounter=encounter)
 
 
 # --- Handlers ----------------------------------------------------------------------------------------
@@ -446,12 +529,14 @@ def _adt_patient(ctx: Context) -> Patient:
     pv1 = ctx.message.first("PV1")
     visit = map_encounter(pv1, ctx) if pv1 is not None else None
     patient = _match(mapped, pid, ctx)
-    _contacts_apply(patient, ctx)
+    contacts = _contacts_apply(patient, ctx)
     encounter = None
     if visit is not None:
         event = ctx.message.header.trigger_event
         status = {"A01": "in_progress", "A04": "in_progress", "A05": "planned"}.get(event)
-        encounter = _encounter_upsert(patient, visit, ctx, status=None if visit.ended_at else status)
+        encounter = _encounter_upsert(patient, visit, ctx, status=None if visit.ended_at else status, linked=contacts)
+    else:
+        _statements_run(contacts)
     _clinical_apply(patient, encounter, ctx)
     return patient
 

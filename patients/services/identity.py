@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
@@ -294,19 +295,27 @@ def _pair(first: Patient, second: Patient) -> tuple[Patient, Patient]:
     return (first, second) if first.pk < second.pk else (second, first)
 
 
-def _same_day_matches(patient: Patient, mine: tuple[str, str, set[str]]) -> list[tuple[int, tuple[str, int]]]:
-    """Active patients born the same day who may be `patient`: (id, (reason, score)), compared as plain rows."""
-    quote = connection.ops.quote_name
-    table = quote(Patient._meta.db_table)
-    with connection.cursor() as cursor:
-        # Asked for every new patient: prepared once per connection.
-        statement_run(
-            cursor,
-            f"SELECT id, name, name_pinyin, mobile, phone FROM {table} "  # noqa: S608 (model metadata)
-            "WHERE birth_date = %s AND merged_into_id IS NULL AND id <> %s LIMIT %s",
-            [patient.birth_date, patient.pk, SAME_BIRTH_DATE_LIMIT + 1],
-        )
-        rows = cursor.fetchall()
+def _same_day_matches(
+    patient: Patient, mine: tuple[str, str, set[str]], same_day: list | None = None
+) -> list[tuple[int, tuple[str, int]]]:
+    """Active patients born the same day who may be `patient`: (id, (reason, score)), compared as plain rows.
+
+    `same_day`, when given, are those patients' rows as the statement that registered `patient` read them.
+    """
+    if same_day is not None:
+        rows = same_day
+    else:
+        quote = connection.ops.quote_name
+        table = quote(Patient._meta.db_table)
+        with connection.cursor() as cursor:
+            # Asked for every new patient: prepared once per connection.
+            statement_run(
+                cursor,
+                f"SELECT id, name, name_pinyin, mobile, phone FROM {table} "  # noqa: S608 (model metadata)
+                "WHERE birth_date = %s AND merged_into_id IS NULL AND id <> %s LIMIT %s",
+                [patient.birth_date, patient.pk, SAME_BIRTH_DATE_LIMIT + 1],
+            )
+            rows = cursor.fetchall()
     if len(rows) > SAME_BIRTH_DATE_LIMIT:
         # A placeholder birth date shared by thousands: only those close by name or phone are compared.
         same_day = Patient.objects.filter(birth_date=patient.birth_date, merged_into__isnull=True).exclude(
@@ -328,9 +337,11 @@ def _same_day_matches(patient: Patient, mine: tuple[str, str, set[str]]) -> list
 
 
 def _candidates_raise(
-    patient: Patient, *, source: str, conflicts: list[tuple[Patient, dict]] = ()
+    patient: Patient, *, source: str, conflicts: list[tuple[Patient, dict]] = (), same_day: list | None = None
 ) -> list[MatchCandidate]:
-    """Raise review candidates for `patient`: likely duplicates born the same day, and identifier conflicts."""
+    """Raise review candidates for `patient`: likely duplicates born the same day, and identifier conflicts.
+
+    `same_day`: the rows `_same_day_matches` would read, when they were read already."""
     found: dict[int, tuple[Patient, str, int, dict]] = {}
     for other, details in conflicts:
         if other.pk != patient.pk and other.merged_into_id is None:
@@ -338,7 +349,7 @@ def _candidates_raise(
     if patient.birth_date and patient.name:
         mine = (patient.name, patient.name_pinyin, _phones(patient))
         close: list[int] = []
-        for other_pk, reason in _same_day_matches(patient, mine):
+        for other_pk, reason in _same_day_matches(patient, mine, same_day):
             if other_pk not in found:
                 close.append(other_pk)
                 found[other_pk] = (None, reason[0], reason[1], {})
@@ -511,8 +522,8 @@ def _match_once(clean: CleanDemographics, *, source: str, origin: str) -> MatchO
         if (identifier.kind, identifier.assigner, identifier.value) not in held
     ]
     if matched is None:
-        patient = _patient_create(values, clean, new_identifiers, source=source)
-        candidates = _candidates_raise(patient, source=origin)
+        patient, same_day = _patient_create(values, clean, new_identifiers, source=source)
+        candidates = _candidates_raise(patient, source=origin, same_day=same_day)
         return MatchOutcome(patient=patient, created=True, matched_by="new", candidates=candidates)
     changed = _patient_change(matched, values, clean.cleared, new_identifiers)
     candidates = []
@@ -529,7 +540,8 @@ def _set_name(patient: Patient, name: str) -> list[str]:
 
 def _patient_create(
     values: dict[str, Any], clean: CleanDemographics, identifiers: list[IdentifierInput], *, source: str
-) -> Patient:
+) -> tuple[Patient, list | None]:
+    """The new patient, and the rows of those born the same day when the insert read them too (else None)."""
     from patients.services.archive import mrn_next
 
     if not values.get("name"):
@@ -539,11 +551,11 @@ def _patient_create(
     patient.source = _patient_source(source)
     if connection.vendor == "postgresql" and auditlog_disabled.get():
         patient.mrn = clean.mrn
-        inserted = _patient_insert(patient, identifiers)
+        inserted, same_day = _patient_insert(patient, identifiers)
         if inserted is not None:
             if not inserted:
                 raise _Retry
-            return patient
+            return patient, same_day
     try:
         with transaction.atomic():
             patient.mrn = clean.mrn or _mrn_allocate() or mrn_next()
@@ -551,16 +563,17 @@ def _patient_create(
             _identifiers_add(patient, identifiers)
     except IntegrityError:
         raise _Retry from None
-    return patient
+    return patient, None
 
 
-def _patient_insert(patient: Patient, identifiers: list[IdentifierInput]) -> bool | None:
+def _patient_insert(patient: Patient, identifiers: list[IdentifierInput]) -> tuple[bool | None, list | None]:
     """INSERT a new patient with its identifiers, and its MRN from the counter when it has none, in one statement.
 
     PostgreSQL, for writes not audited row by row; no savepoint is needed because a unique value
     taken meanwhile (MRN, national ID, identifier) makes the statement skip the row instead of
     failing. Returns True when all was written, False when such a value was taken (nothing of the
-    patient is kept: match again), None when the MRN counter does not exist yet.
+    patient is kept: match again), None when the MRN counter does not exist yet; and beside it the
+    rows `_same_day_matches` compares, read by the same statement (None when it has no birth date).
     """
     from django.conf import settings
 
@@ -612,23 +625,37 @@ def _patient_insert(patient: Patient, identifiers: list[IdentifierInput]) -> boo
         f"SELECT {'(SELECT count(*) FROM number)' if allocate else '1'}, (SELECT id FROM created), "
         f"(SELECT mrn FROM created), {'(SELECT count(*) FROM identified)' if identifiers else '0'}"
     )
+    same_day_params = []
+    if patient.birth_date and patient.name:
+        # The likely duplicates' candidates in the same round trip; the new row is not among them, as
+        # the rest of a statement does not see what its WITH inserts.
+        table = quote(Patient._meta.db_table)
+        sql += (
+            ", (SELECT coalesce(json_agg(json_build_array(s.id, s.name, s.name_pinyin, s.mobile, s.phone)), '[]'::json) "  # noqa: S608 (model metadata)
+            f"FROM (SELECT id, name, name_pinyin, mobile, phone FROM {table} "
+            "WHERE birth_date = %s AND merged_into_id IS NULL LIMIT %s) s)"
+        )
+        same_day_params = [patient.birth_date, SAME_BIRTH_DATE_LIMIT + 1]
     with connection.cursor() as cursor:
         # The same text for every new patient with as many identifiers: prepared once per connection.
-        statement_run(cursor, sql, [*params, *identifier_params])
-        numbered, patient_id, mrn, identified = cursor.fetchone()
+        statement_run(cursor, sql, [*params, *identifier_params, *same_day_params])
+        numbered, patient_id, mrn, identified, *same_day = cursor.fetchone()
         if not numbered:
-            return None
+            return None, None
         if patient_id is None:
-            return False
+            return False, None
         if identified < len(identifiers):
             # An identifier was taken meanwhile: take the patient back out; matching again finds its holder.
             cursor.execute(f"DELETE FROM {quote(identifier_meta.db_table)} WHERE patient_id = %s", [patient_id])  # noqa: S608
             cursor.execute(f"DELETE FROM {quote(Patient._meta.db_table)} WHERE id = %s", [patient_id])  # noqa: S608
-            return False
+            return False, None
     patient.pk, patient.mrn = patient_id, mrn
     patient._state.adding = False
     patient._state.db = connection.alias
-    return True
+    if not same_day:
+        return True, None
+    rows = same_day[0]
+    return True, json.loads(rows) if isinstance(rows, str) else rows
 
 
 def _mrn_allocate() -> str:
