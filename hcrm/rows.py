@@ -248,15 +248,24 @@ def row_update(instance: Model, fields: Sequence[str]) -> None:
     A write django-auditlog records row by row (a person's, to a registered model) goes through
     `save()` so that django-auditlog sees it.
     """
+    statement = row_update_statement(instance, fields)
+    if statement is None:
+        names = _update_names(instance, fields)
+        instance.save(update_fields=names)
+        return
+    with _database().cursor() as cursor:
+        statement_run(cursor, *statement)
+
+
+def row_update_statement(instance: Model, fields: Sequence[str]) -> tuple[str, list[Any]] | None:
+    """The UPDATE `row_update` sends, as (SQL, params), to be sent with another statement; `updated_at`
+    takes its new value on `instance` now. None when the write must go through `save()` (see `row_update`)."""
+    if _needs_save(instance):
+        return None
     database = _database()
     model = type(instance)
     meta = model._meta
-    names = list(fields)
-    if any(field.name == "updated_at" for field in meta.concrete_fields) and "updated_at" not in names:
-        names.append("updated_at")
-    if _needs_save(instance):
-        instance.save(update_fields=names)
-        return
+    names = _update_names(instance, fields)
     shape = (database.vendor, model, tuple(names))
     plan = _update_plans.get(shape)
     if plan is None:
@@ -268,8 +277,14 @@ def row_update(instance: Model, fields: Sequence[str]) -> None:
     sql, written = plan
     params = [value_for_database(field, field.pre_save(instance, add=False), database) for field in written]
     params.append(instance.pk)
-    with database.cursor() as cursor:
-        statement_run(cursor, sql, params)
+    return sql, params
+
+
+def _update_names(instance: Model, fields: Sequence[str]) -> list[str]:
+    names = list(fields)
+    if "updated_at" not in names and any(field.name == "updated_at" for field in instance._meta.concrete_fields):
+        names.append("updated_at")
+    return names
 
 
 _update_plans: dict[tuple, tuple[str, list]] = {}

@@ -137,14 +137,22 @@ def _identity_error(error: ValidationError, pid: Segment) -> Hl7Error:
     )
 
 
-def _match(mapped: MappedPatient, pid: Segment, ctx: Context) -> Patient:
+def _match(mapped: MappedPatient, pid: Segment, ctx: Context, *, pending: list[Statement] | None = None) -> Patient:
+    """The patient PID names, matched or registered. When a `pending` list is given, a plain change to the
+    patient may be left in it, for the caller to send with its next write (see `patient_match_or_create`)."""
     try:
         outcome = patient_match_or_create(
-            demographics=mapped.demographics, source=PatientSource.HIS_IMPORT, actor=None, system=ctx.sender
+            demographics=mapped.demographics,
+            source=PatientSource.HIS_IMPORT,
+            actor=None,
+            system=ctx.sender,
+            deferred=pending is not None,
         )
     except ValidationError as error:
         raise _identity_error(error, pid) from None
     ctx.patient_created = outcome.created
+    if pending is not None:
+        pending += outcome.pending
     for name, reason in outcome.skipped.items():
         number = FIELD_LOCATIONS.get(name.split(".")[0], 3)
         ctx.warn(f"PID-{number}: {reason}", pid.location(number))
@@ -257,6 +265,7 @@ def _upsert(
     source_system = ctx.sender[:64]
     keys = [key[:128] for key, _values in rows]
     if _per_row_audit():
+        _statements_run(list(linked))
         saved = _upsert_audited(model, patient, source_system, keys, rows, what, keep, on_existing, department_links)
         if encounter is not None:
             _with_encounter(saved, encounter)
@@ -528,15 +537,17 @@ def _adt_patient(ctx: Context) -> Patient:
     mapped = map_patient(pid, ctx, insurance=ctx.message.all("IN1"))
     pv1 = ctx.message.first("PV1")
     visit = map_encounter(pv1, ctx) if pv1 is not None else None
-    patient = _match(mapped, pid, ctx)
-    contacts = _contacts_apply(patient, ctx)
+    # The patient's own change and its contacts go with the visit's upsert: one round trip for the three.
+    pending: list[Statement] = []
+    patient = _match(mapped, pid, ctx, pending=pending)
+    pending += _contacts_apply(patient, ctx)
     encounter = None
     if visit is not None:
         event = ctx.message.header.trigger_event
         status = {"A01": "in_progress", "A04": "in_progress", "A05": "planned"}.get(event)
-        encounter = _encounter_upsert(patient, visit, ctx, status=None if visit.ended_at else status, linked=contacts)
+        encounter = _encounter_upsert(patient, visit, ctx, status=None if visit.ended_at else status, linked=pending)
     else:
-        _statements_run(contacts)
+        _statements_run(pending)
     _clinical_apply(patient, encounter, ctx)
     return patient
 

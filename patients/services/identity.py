@@ -18,7 +18,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from hcrm.audit import Event, audit_acting_as, audit_write
-from hcrm.rows import row_insert, row_update, rows_load, rows_load_joined, statement_run, value_for_database
+from hcrm.rows import (
+    row_insert,
+    row_update,
+    row_update_statement,
+    rows_load,
+    rows_load_joined,
+    statement_run,
+    value_for_database,
+)
 from patients.models import (
     BreakGlassGrant,
     Consent,
@@ -89,6 +97,8 @@ class MatchOutcome:
     candidates: list = field(default_factory=list)  # MatchCandidate rows raised for review
     # Values that were sent but not stored, by field, with the reason (an invalid phone, a bad ID number).
     skipped: dict[str, str] = field(default_factory=dict)
+    # Writes left to the caller (see `patient_match_or_create`'s `deferred`): (SQL, params) each.
+    pending: list[tuple[str, list]] = field(default_factory=list)
 
 
 # --- Cleaning what a sender says (pure) -------------------------------------------------------
@@ -485,7 +495,7 @@ def _holders(
     return by_national_id, by_mrn
 
 
-def _match_once(clean: CleanDemographics, *, source: str, origin: str) -> MatchOutcome:
+def _match_once(clean: CleanDemographics, *, source: str, origin: str, deferred: bool = False) -> MatchOutcome:
     """One matching pass; `source` is how the patient came in, `origin` the label kept on candidates."""
     matched: Patient | None = None
     matched_by = "new"
@@ -525,11 +535,11 @@ def _match_once(clean: CleanDemographics, *, source: str, origin: str) -> MatchO
         patient, same_day = _patient_create(values, clean, new_identifiers, source=source)
         candidates = _candidates_raise(patient, source=origin, same_day=same_day)
         return MatchOutcome(patient=patient, created=True, matched_by="new", candidates=candidates)
-    changed = _patient_change(matched, values, clean.cleared, new_identifiers)
+    changed, pending = _patient_change(matched, values, clean.cleared, new_identifiers, deferred=deferred)
     candidates = []
     if conflicts or changed & IDENTITY_FIELDS:
         candidates = _candidates_raise(matched, source=origin, conflicts=list(conflicts.values()) if conflicts else [])
-    return MatchOutcome(patient=matched, created=False, matched_by=matched_by, candidates=candidates)
+    return MatchOutcome(patient=matched, created=False, matched_by=matched_by, candidates=candidates, pending=pending)
 
 
 def _set_name(patient: Patient, name: str) -> list[str]:
@@ -684,9 +694,15 @@ def _identifiers_add(patient: Patient, identifiers: list[IdentifierInput]) -> No
 
 
 def _patient_change(
-    patient: Patient, values: dict[str, Any], cleared: dict[str, Any], identifiers: list[IdentifierInput]
-) -> set[str]:
-    """Write what differs; returns the changed fields. Touching unique columns happens in a savepoint."""
+    patient: Patient,
+    values: dict[str, Any],
+    cleared: dict[str, Any],
+    identifiers: list[IdentifierInput],
+    *,
+    deferred: bool = False,
+) -> tuple[set[str], list[tuple[str, list]]]:
+    """Write what differs; returns the changed fields, and the write left to the caller when `deferred`
+    (one that touches no unique column). Touching unique columns happens in a savepoint."""
     changed: list[str] = []
     for name, value in {**values, **cleared}.items():
         if getattr(patient, name) == value:
@@ -700,8 +716,12 @@ def _patient_change(
         patient.deceased_date = None
         changed.append("deceased_date")
     if not changed and not identifiers:
-        return set()
+        return set(), []
     unique = "national_id" in changed or bool(identifiers)
+    if deferred and not unique:
+        statement = row_update_statement(patient, changed)
+        if statement is not None:
+            return set(changed), [statement]
     try:
         with transaction.atomic(savepoint=unique):
             if changed:
@@ -711,7 +731,7 @@ def _patient_change(
         if not unique:
             raise
         raise _Retry from None
-    return set(changed)
+    return set(changed), []
 
 
 def _audit_label(actor, source: str, system: str):
@@ -722,31 +742,35 @@ def _audit_label(actor, source: str, system: str):
 
 
 def patient_match_or_create(
-    *, demographics: PatientDemographics, source: str, actor=None, system: str = ""
+    *, demographics: PatientDemographics, source: str, actor=None, system: str = "", deferred: bool = False
 ) -> MatchOutcome:
     """Find the one patient these demographics belong to, update it, or create it; raise review candidates.
 
     `source` is how the patient came in (a PatientSource value, or hl7 / fhir / spreadsheet / manual);
     `system` names the sending system. With `actor=None` the write is audited as the system's.
+    With `deferred` (PostgreSQL), a change to a matched patient that touches no unique column and is
+    not audited row by row is not written here: it comes back in `outcome.pending`, for the caller to
+    send in the same transaction, with a statement of its own.
     """
     clean = demographics_clean(demographics)
     origin = f"{source}:{system}" if system else source
+    deferred = deferred and connection.vendor == "postgresql"
     # Refusals leave the block normally: an exception through it would doom the caller's transaction.
     outcome: MatchOutcome | None = None
-    error = ValidationError(
-        _("The patient was changed by another message at the same time; send it again."), code="conflict"
-    )
+    error: ValidationError | None = None
     with transaction.atomic(savepoint=False), audit_acting_as(_audit_label(actor, source, system)):
         for _attempt in range(3):
             try:
-                outcome = _match_once(clean, source=source, origin=origin)
+                outcome = _match_once(clean, source=source, origin=origin, deferred=deferred)
             except _Retry:
                 continue
             except _Refused as refusal:
                 error = refusal.error
             break
     if outcome is None:
-        raise error
+        raise error or ValidationError(
+            _("The patient was changed by another message at the same time; send it again."), code="conflict"
+        )
     outcome.skipped = clean.skipped
     return outcome
 
