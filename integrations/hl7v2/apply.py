@@ -15,6 +15,7 @@ from django.db.models import Model, Q
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from hcrm.models import Department
 from hcrm.rows import row_insert, row_update, rows_load, statement_run
@@ -382,7 +383,7 @@ def _encounter_upsert(
         patient,
         ctx,
         [(_encounter_key(patient, data), values)],
-        _("Visit"),
+        gettext_lazy("Visit"),
         keep=frozenset(keep),
         on_existing=on_existing,
         department_links=((patient.pk, department_id),) if department_id is not None else (),
@@ -496,7 +497,7 @@ def _clinical_apply(patient: Patient, encounter: Encounter | None, ctx: Context)
         )
         for data in map_diagnoses(ctx.message.all("DG1"), ctx)
     ]
-    _upsert(Diagnosis, patient, ctx, diagnoses, _("Diagnosis"), encounter=encounter)
+    _upsert(Diagnosis, patient, ctx, diagnoses, gettext_lazy("Diagnosis"), encounter=encounter)
     allergies = [
         (
             f"{patient.uuid}:{data.code or data.substance}",
@@ -510,7 +511,7 @@ def _clinical_apply(patient: Patient, encounter: Encounter | None, ctx: Context)
         )
         for data in map_allergies(ctx.message.all("AL1"), ctx)
     ]
-    _upsert(Allergy, patient, ctx, allergies, _("Allergy"))
+    _upsert(Allergy, patient, ctx, allergies, gettext_lazy("Allergy"))
     procedures = [
         (
             data.identifier or f"{scope}:{data.code or data.name}:{data.performed_at:%Y%m%d%H%M}",
@@ -525,7 +526,7 @@ def _clinical_apply(patient: Patient, encounter: Encounter | None, ctx: Context)
         )
         for data in map_procedures(ctx.message.all("PR1"), ctx)
     ]
-    _upsert(Procedure, patient, ctx, procedures, _("Procedure"), encounter=encounter)
+    _upsert(Procedure, patient, ctx, procedures, gettext_lazy("Procedure"), encounter=encounter)
 
 
 # --- Handlers ----------------------------------------------------------------------------------------
@@ -713,7 +714,7 @@ def _oru(ctx: Context) -> Patient:
                 },
             )
         )
-    _upsert(LabResult, patient, ctx, rows, _("Lab result"))
+    _upsert(LabResult, patient, ctx, rows, gettext_lazy("Lab result"))
     return patient
 
 
@@ -734,7 +735,9 @@ def _siu(ctx: Context) -> Patient:
         "status": appointment.status,
         "reason": appointment.reason,
     }
-    (mirrored,) = _upsert(HisAppointment, patient, ctx, [(appointment.appointment_id, values)], _("Appointment"))
+    (mirrored,) = _upsert(
+        HisAppointment, patient, ctx, [(appointment.appointment_id, values)], gettext_lazy("Appointment")
+    )
     _siu_place(mirrored, appointment, ctx)
     return patient
 

@@ -136,6 +136,9 @@ CLEARED_VALUES: dict[str, Any] = {
 # A change here can make a new likely duplicate (a phone only adds weight to a same-name pair already raised).
 IDENTITY_FIELDS = frozenset({"name", "birth_date"})
 
+# The choices' values, once (an enum's `.values` builds its list at each use).
+IDENTIFIER_KINDS = frozenset(IdentifierKind.values)
+PATIENT_SOURCES = frozenset(PatientSource.values)
 SOURCE_ALIASES = {
     "hl7": PatientSource.HIS_IMPORT,
     "hl7v2": PatientSource.HIS_IMPORT,
@@ -236,7 +239,7 @@ def demographics_clean(demographics: PatientDemographics) -> CleanDemographics:
         key = (identifier.kind, assigner, value)
         if not value or key in seen:
             continue
-        if identifier.kind not in IdentifierKind.values:
+        if identifier.kind not in IDENTIFIER_KINDS:
             skipped[f"identifiers.{identifier.kind}"] = _("Unknown identifier kind.")
             continue
         if len(value) > 64 or len(assigner) > 64:
@@ -420,7 +423,7 @@ def _survivor(patient: Patient) -> Patient:
 
 
 def _patient_source(source: str) -> str:
-    if source in PatientSource.values:
+    if source in PATIENT_SOURCES:
         return source
     return SOURCE_ALIASES.get((source or "").lower(), PatientSource.OTHER)
 
