@@ -108,7 +108,8 @@ def value_for_database(field: Field, value: Any, database) -> Any:
     """
     if database.vendor == "postgresql":
         kind = type(value)
-        if kind in _kept(field):
+        kept = _kept_types.get(id(field))  # `_kept` inlined for the values already seen: called per value
+        if kind in (kept if kept is not None else _kept(field)):
             return value
         if kind is dt.datetime and value.tzinfo is not None and type(field) is models.DateTimeField:
             return value
