@@ -579,24 +579,20 @@ def _patient_create(
     return patient, None
 
 
-def _patient_insert(patient: Patient, identifiers: list[IdentifierInput]) -> tuple[bool | None, list | None]:
-    """INSERT a new patient with its identifiers, and its MRN from the counter when it has none, in one statement.
+_patient_insert_statements: dict[tuple, tuple[str, list]] = {}
 
-    PostgreSQL, for writes not audited row by row; no savepoint is needed because a unique value
-    taken meanwhile (MRN, national ID, identifier) makes the statement skip the row instead of
-    failing. Returns True when all was written, False when such a value was taken (nothing of the
-    patient is kept: match again), None when the MRN counter does not exist yet; and beside it the
-    rows `_same_day_matches` compares, read by the same statement (None when it has no birth date).
-    """
-    from django.conf import settings
 
+def _patient_insert_sql(allocate: bool, identifiers: int, same_day: bool) -> tuple[str, list]:
+    """The statement `_patient_insert` sends, and the fields whose values it takes in order; built once per shape."""
+    shape = (allocate, identifiers, same_day)
+    built = _patient_insert_statements.get(shape)
+    if built is not None:
+        return built
     from hcrm.models import Counter
 
     quote = connection.ops.quote_name
-    database = connections[connection.alias]
     fields = [column for column in Patient._meta.concrete_fields if not column.primary_key]
-    columns, expressions, params = [], [], []
-    allocate = not patient.mrn
+    columns, expressions = [], []
     for model_field in fields:
         columns.append(quote(model_field.column))
         if model_field.name == "mrn" and allocate:
@@ -604,10 +600,8 @@ def _patient_insert(patient: Patient, identifiers: list[IdentifierInput]) -> tup
             expressions.append(
                 "%s || CASE WHEN number.value < 100000000 THEN lpad(number.value::text, 8, '0') ELSE number.value::text END"
             )
-            params.append(settings.MRN_PREFIX)
             continue
         expressions.append("%s")
-        params.append(value_for_database(model_field, model_field.pre_save(patient, add=True), database))
     counter_sql = ""
     if allocate:
         # The number is used even if the row is skipped: a gap in MRNs, as with any sequence.
@@ -615,16 +609,11 @@ def _patient_insert(patient: Patient, identifiers: list[IdentifierInput]) -> tup
             f"number AS (UPDATE {quote(Counter._meta.db_table)} SET value = value + 1 "  # noqa: S608 (model metadata)
             "WHERE name = 'mrn' RETURNING value), "
         )
-    identifier_meta = PatientIdentifier._meta
-    now = timezone.now()
-    identifier_params = []
-    for identifier in identifiers:
-        identifier_params += [uuid.uuid4(), now, now, identifier.kind, identifier.assigner, identifier.value]
     identifier_sql = ""
     if identifiers:
-        rows = ", ".join(["(%s::uuid, %s::timestamptz, %s::timestamptz, %s, %s, %s)"] * len(identifiers))
+        rows = ", ".join(["(%s::uuid, %s::timestamptz, %s::timestamptz, %s, %s, %s)"] * identifiers)
         identifier_sql = (
-            f", identified AS (INSERT INTO {quote(identifier_meta.db_table)} "  # noqa: S608 (model metadata)
+            f", identified AS (INSERT INTO {quote(PatientIdentifier._meta.db_table)} "  # noqa: S608 (model metadata)
             "(uuid, created_at, updated_at, patient_id, kind, assigner, value) "
             "SELECT v.uuid, v.created_at, v.updated_at, created.id, v.kind, v.assigner, v.value "
             f"FROM created, (VALUES {rows}) AS v (uuid, created_at, updated_at, kind, assigner, value) "
@@ -638,8 +627,7 @@ def _patient_insert(patient: Patient, identifiers: list[IdentifierInput]) -> tup
         f"SELECT {'(SELECT count(*) FROM number)' if allocate else '1'}, (SELECT id FROM created), "
         f"(SELECT mrn FROM created), {'(SELECT count(*) FROM identified)' if identifiers else '0'}"
     )
-    same_day_params = []
-    if patient.birth_date and patient.name:
+    if same_day:
         # The likely duplicates' candidates in the same round trip; the new row is not among them, as
         # the rest of a statement does not see what its WITH inserts.
         table = quote(Patient._meta.db_table)
@@ -648,11 +636,42 @@ def _patient_insert(patient: Patient, identifiers: list[IdentifierInput]) -> tup
             f"FROM (SELECT id, name, name_pinyin, mobile, phone FROM {table} "
             "WHERE birth_date = %s AND merged_into_id IS NULL LIMIT %s) s)"
         )
-        same_day_params = [patient.birth_date, SAME_BIRTH_DATE_LIMIT + 1]
+    built = _patient_insert_statements[shape] = (sql, fields)
+    return built
+
+
+def _patient_insert(patient: Patient, identifiers: list[IdentifierInput]) -> tuple[bool | None, list | None]:
+    """INSERT a new patient with its identifiers, and its MRN from the counter when it has none, in one statement.
+
+    PostgreSQL, for writes not audited row by row; no savepoint is needed because a unique value
+    taken meanwhile (MRN, national ID, identifier) makes the statement skip the row instead of
+    failing. Returns True when all was written, False when such a value was taken (nothing of the
+    patient is kept: match again), None when the MRN counter does not exist yet; and beside it the
+    rows `_same_day_matches` compares, read by the same statement (None when it has no birth date).
+    """
+    from django.conf import settings
+
+    quote = connection.ops.quote_name
+    database = connections[connection.alias]
+    allocate = not patient.mrn
+    same_day = bool(patient.birth_date and patient.name)
+    sql, fields = _patient_insert_sql(allocate, len(identifiers), same_day)
+    params = []
+    for model_field in fields:
+        if model_field.name == "mrn" and allocate:
+            params.append(settings.MRN_PREFIX)
+            continue
+        params.append(value_for_database(model_field, model_field.pre_save(patient, add=True), database))
+    identifier_meta = PatientIdentifier._meta
+    now = timezone.now()
+    identifier_params = []
+    for identifier in identifiers:
+        identifier_params += [uuid.uuid4(), now, now, identifier.kind, identifier.assigner, identifier.value]
+    same_day_params = [patient.birth_date, SAME_BIRTH_DATE_LIMIT + 1] if same_day else []
     with connection.cursor() as cursor:
         # The same text for every new patient with as many identifiers: prepared once per connection.
         statement_run(cursor, sql, [*params, *identifier_params, *same_day_params])
-        numbered, patient_id, mrn, identified, *same_day = cursor.fetchone()
+        numbered, patient_id, mrn, identified, *read = cursor.fetchone()
         if not numbered:
             return None, None
         if patient_id is None:
@@ -665,9 +684,9 @@ def _patient_insert(patient: Patient, identifiers: list[IdentifierInput]) -> tup
     patient.pk, patient.mrn = patient_id, mrn
     patient._state.adding = False
     patient._state.db = connection.alias
-    if not same_day:
+    if not read:
         return True, None
-    rows = same_day[0]
+    rows = read[0]
     return True, json.loads(rows) if isinstance(rows, str) else rows
 
 
