@@ -7,8 +7,10 @@ class FollowupsConfig(AppConfig):
     verbose_name = _("Follow-ups")
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
         from followups import models, timeline  # noqa: F401  (registers the timeline provider)
-        from followups.services.plans import tasks_for_records
+        from followups.services.plans import plans_forget, tasks_for_records
         from hcrm.audit import audit_register
         from patients.events import clinical_records_listen
 
@@ -27,3 +29,6 @@ class FollowupsConfig(AppConfig):
             audit_register(model)
         audit_register(models.ResearchCohort, exclude=("pseudonym_salt",))
         clinical_records_listen(tasks_for_records)
+        # Active plans are kept in process: a plan saved or deleted here is seen by the next record.
+        post_save.connect(plans_forget, sender=models.FollowUpPlan, dispatch_uid="followup-plans-forget")
+        post_delete.connect(plans_forget, sender=models.FollowUpPlan, dispatch_uid="followup-plans-forget-delete")

@@ -108,7 +108,8 @@ def value_for_database(field: Field, value: Any, database) -> Any:
     """
     if database.vendor == "postgresql":
         kind = type(value)
-        if kind in _kept(field):
+        kept = _kept_types.get(id(field))  # `_kept` inlined for the values already seen: called per value
+        if kind in (kept if kept is not None else _kept(field)):
             return value
         if kind is dt.datetime and value.tzinfo is not None and type(field) is models.DateTimeField:
             return value
@@ -248,15 +249,24 @@ def row_update(instance: Model, fields: Sequence[str]) -> None:
     A write django-auditlog records row by row (a person's, to a registered model) goes through
     `save()` so that django-auditlog sees it.
     """
+    statement = row_update_statement(instance, fields)
+    if statement is None:
+        names = _update_names(instance, fields)
+        instance.save(update_fields=names)
+        return
+    with _database().cursor() as cursor:
+        statement_run(cursor, *statement)
+
+
+def row_update_statement(instance: Model, fields: Sequence[str]) -> tuple[str, list[Any]] | None:
+    """The UPDATE `row_update` sends, as (SQL, params), to be sent with another statement; `updated_at`
+    takes its new value on `instance` now. None when the write must go through `save()` (see `row_update`)."""
+    if _needs_save(instance):
+        return None
     database = _database()
     model = type(instance)
     meta = model._meta
-    names = list(fields)
-    if any(field.name == "updated_at" for field in meta.concrete_fields) and "updated_at" not in names:
-        names.append("updated_at")
-    if _needs_save(instance):
-        instance.save(update_fields=names)
-        return
+    names = _update_names(instance, fields)
     shape = (database.vendor, model, tuple(names))
     plan = _update_plans.get(shape)
     if plan is None:
@@ -268,8 +278,14 @@ def row_update(instance: Model, fields: Sequence[str]) -> None:
     sql, written = plan
     params = [value_for_database(field, field.pre_save(instance, add=False), database) for field in written]
     params.append(instance.pk)
-    with database.cursor() as cursor:
-        statement_run(cursor, sql, params)
+    return sql, params
+
+
+def _update_names(instance: Model, fields: Sequence[str]) -> list[str]:
+    names = list(fields)
+    if "updated_at" not in names and any(field.name == "updated_at" for field in instance._meta.concrete_fields):
+        names.append("updated_at")
+    return names
 
 
 _update_plans: dict[tuple, tuple[str, list]] = {}
@@ -404,7 +420,7 @@ def rows_upsert(
     owner: str,
     keep: Collection[str] = (),
     on_existing: Mapping[str, Any] | None = None,
-    linked: tuple[str, Sequence[Any]] | None = None,
+    linked: Sequence[tuple[str, Sequence[Any]]] = (),
 ) -> list[Upserted[ModelT] | None]:
     """Insert `rows` or update the stored rows they name by `conflict`, with one INSERT … ON CONFLICT … RETURNING.
 
@@ -414,8 +430,9 @@ def rows_upsert(
     result is None and nothing of it is written, so the caller can refuse it. On an existing row,
     `keep` columns stay as stored and `on_existing` columns take the given value instead of the
     row's; a row that differs in nothing is not written (on PostgreSQL; elsewhere it is rewritten
-    as it is, `updated_at` included). `linked` is one more INSERT (no RETURNING) sent in the same
-    round trip where the database allows it.
+    as it is, `updated_at` included). `linked` are more writes, (SQL, params) each, one INSERT or
+    UPDATE without RETURNING, sent in the same round trip where the database allows it; they see
+    the tables as they stood before the statement, as the upsert itself does.
 
     Only for writes that are not audited row by row: no model signal is sent.
     """
@@ -455,7 +472,7 @@ def rows_upsert(
         owner,
         frozenset(keep),
         frozenset(on_existing),
-        linked[0] if linked is not None else None,
+        tuple(sql for sql, _params in linked),
         len(merged),
         tuple(len(values) for values in keyed_values),
     )
@@ -477,15 +494,15 @@ def rows_upsert(
     ]
     params += existing_params + existing_params
     if database.vendor == "postgresql":
-        params = [*(linked[1] if linked is not None else ()), *params]
+        params = [*(value for _sql, values in linked for value in values), *params]
         params += [value for values in keyed_values for value in values]
         with database.cursor() as cursor:
             statement_run(cursor, sql, params)
             fetched = cursor.fetchall()
     else:
         with database.cursor() as cursor:
-            if linked is not None:
-                cursor.execute(*linked)
+            for statement in linked:
+                cursor.execute(*statement)
             cursor.execute(sql, params)
             fetched = [(*row, True) for row in cursor.fetchall()]
 
@@ -568,7 +585,7 @@ def _upsert_plan(
     owner: str,
     keep: Collection[str],
     on_existing: Mapping[str, Any],
-    linked: tuple[str, Sequence[Any]] | None,
+    linked: Sequence[tuple[str, Sequence[Any]]],
     count: int,
     keyed_values: list[list[Any]],
 ) -> tuple[str, list, list]:
@@ -618,7 +635,7 @@ def _upsert_plan(
         f"{insert}{', '.join(assignments)} "
         f"WHERE {table}.{owner_column} = EXCLUDED.{owner_column} AND ({changed}) RETURNING {returning}"
     )
-    prefix = f"linked AS ({linked[0]}), " if linked is not None else ""
+    prefix = "".join(f"linked{index} AS ({sql}), " for index, (sql, _params) in enumerate(linked))
     sql = f"WITH {prefix}written AS ({sql}) SELECT {returning}, TRUE FROM written"  # noqa: S608 (model metadata)
     if keyed_values:
         # Each column against its values (`external_id IN (…) AND source_system IN (…)`): probes of

@@ -28,6 +28,7 @@ from followups.models import (
     TriggerKind,
 )
 from hcrm.audit import audit_acting_as
+from hcrm.process_cache import ProcessCache
 from hcrm.roles import Role
 from hcrm.rows import rows_load
 from patients.models import CodeSystem, Diagnosis, Encounter, Patient, Procedure
@@ -217,11 +218,26 @@ def _insert(tasks: list[FollowUpTask]) -> int:
     return min(after - before, len(keys))
 
 
-def _active_plans(*triggers: str) -> list[FollowUpPlan]:
-    # Asked after every commit that wrote clinical records (an HL7 message, say): a statement prepared
-    # once per connection, not a queryset compiled each time.
-    placeholders = ", ".join(["%s"] * len(triggers))
-    return rows_load(FollowUpPlan, f"t.active AND t.trigger IN ({placeholders}) ORDER BY t.id", triggers)
+# Asked after every commit that wrote clinical records (an HL7 message, a FHIR bundle): a process keeps
+# the active plans this long. A plan saved or deleted in this process is seen at once (see
+# `plans_forget`), in other processes (the MLLP listener, workers) within this time.
+PLANS_TTL_SECONDS = 10.0
+_plans = ProcessCache()
+
+
+def _all_active_plans() -> tuple[FollowUpPlan, ...]:
+    return tuple(rows_load(FollowUpPlan, "t.active ORDER BY t.id", ()))
+
+
+def _active_plans(*triggers: str, fresh: bool = False) -> list[FollowUpPlan]:
+    """The active plans of `triggers` by id (kept in process, see PLANS_TTL_SECONDS; `fresh` reads them now)."""
+    plans = _all_active_plans() if fresh else _plans.cached("active", _all_active_plans, ttl_seconds=PLANS_TTL_SECONDS)
+    return [plan for plan in plans if plan.trigger in triggers]
+
+
+def plans_forget(**kwargs) -> None:
+    """Drop the kept plans (connected to FollowUpPlan's post_save and post_delete)."""
+    _plans.clear()
 
 
 def _dead_patient_ids(patient_ids: Iterable[int]) -> set[int]:
@@ -276,21 +292,34 @@ def _code_matches(plan: FollowUpPlan, record: Diagnosis | Procedure) -> bool:
     return record.code.upper().startswith(plan.procedure_code_prefix)
 
 
+def _any_offset_due(plan: FollowUpPlan, base: dt.date, today: dt.date) -> bool:
+    """Whether a task of `plan` counted from `base` is due recently enough to be made (see LATE_LIMIT_DAYS)."""
+    return any((today - base).days - offset <= LATE_LIMIT_DAYS for offset in plan.offsets)
+
+
 def _record_tasks(
     records: list[Diagnosis] | list[Procedure], plans: list[FollowUpPlan], today: dt.date
 ) -> list[FollowUpTask]:
-    # Most records match no plan's code: their visits are not read at all.
-    wanted = [(record, [plan for plan in plans if _code_matches(plan, record)]) for record in records]
-    wanted = [(record, matching) for record, matching in wanted if matching]
-    encounter_ids = sorted({record.encounter_id for record, _matching in wanted if record.encounter_id})
-    encounters = (
-        {
-            encounter.pk: encounter
-            for encounter in rows_load(Encounter, f"t.id IN ({', '.join(['%s'] * len(encounter_ids))})", encounter_ids)
-        }
-        if encounter_ids
-        else {}
+    # Most records match no plan's code, or only plans whose offsets are all long past: their visits
+    # are not read at all; nor are visits the writer handed over with the records.
+    wanted = []
+    for record in records:
+        base = _local_date(record.diagnosed_at if isinstance(record, Diagnosis) else record.performed_at)
+        matching = [plan for plan in plans if _code_matches(plan, record) and _any_offset_due(plan, base, today)]
+        if matching:
+            wanted.append((record, matching))
+    encounters: dict[int, Encounter] = {}
+    for record, _matching in wanted:
+        if record.encounter_id and type(record).encounter.is_cached(record):
+            encounters[record.encounter_id] = record.encounter
+    encounter_ids = sorted(
+        {record.encounter_id for record, _matching in wanted if record.encounter_id} - set(encounters)
     )
+    if encounter_ids:
+        placeholders = ", ".join(["%s"] * len(encounter_ids))
+        encounters.update(
+            (encounter.pk, encounter) for encounter in rows_load(Encounter, f"t.id IN ({placeholders})", encounter_ids)
+        )
     tasks: list[FollowUpTask] = []
     for record, matching in wanted:
         encounter = _encounter_of(record, encounters)
@@ -530,7 +559,7 @@ def followups_sweep(*, since: dt.datetime, today: dt.date | None = None, batch_s
     cohorts (enrolling their segments' new patients); new tasks."""
     today = today or timezone.localdate()
     created = 0
-    plans = _active_plans(*TriggerKind.values)
+    plans = _active_plans(*TriggerKind.values, fresh=True)
     triggers = {plan.trigger for plan in plans}
     for trigger, recent in (
         (TriggerKind.DISCHARGE, Q(kind=Encounter.Kind.INPATIENT, ended_at__gte=since)),
@@ -544,11 +573,13 @@ def followups_sweep(*, since: dt.datetime, today: dt.date | None = None, batch_s
         for start in range(0, len(ids), batch_size):
             created += _tasks_for_encounter_ids(ids[start : start + batch_size], of_trigger, today)
     if TriggerKind.DIAGNOSIS in triggers:
+        of_trigger = [plan for plan in plans if plan.trigger == TriggerKind.DIAGNOSIS]
         for batch in _batches(Diagnosis.objects.filter(diagnosed_at__gte=since), batch_size):
-            created += tasks_for_diagnoses(diagnoses=batch, today=today)
+            created += tasks_for_diagnoses(diagnoses=batch, today=today, plans=of_trigger)
     if TriggerKind.PROCEDURE in triggers:
+        of_trigger = [plan for plan in plans if plan.trigger == TriggerKind.PROCEDURE]
         for batch in _batches(Procedure.objects.filter(performed_at__gte=since), batch_size):
-            created += tasks_for_procedures(procedures=batch, today=today)
+            created += tasks_for_procedures(procedures=batch, today=today, plans=of_trigger)
     for plan in plans:
         if plan.trigger == TriggerKind.SEGMENT and plan.segment_id is not None:
             created += _segment_tasks(plan, today, batch_size)

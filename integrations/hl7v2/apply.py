@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from auditlog.context import auditlog_disabled
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Model, Q
 from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from hcrm.models import Department
-from hcrm.rows import row_insert, row_update, rows_load
+from hcrm.rows import row_insert, row_update, rows_load, statement_run
 from integrations.hl7v2.errors import ErrorCode, Hl7Error, Location, Warning_, rejected
 from integrations.hl7v2.mapping import (
     Context,
@@ -79,6 +83,7 @@ class Applied:
 
 
 Handler = Callable[[Context], Patient | None]
+Statement = tuple[str, list]  # SQL and its parameters
 
 
 def route(message_code: str, trigger_event: str) -> Handler:
@@ -133,14 +138,22 @@ def _identity_error(error: ValidationError, pid: Segment) -> Hl7Error:
     )
 
 
-def _match(mapped: MappedPatient, pid: Segment, ctx: Context) -> Patient:
+def _match(mapped: MappedPatient, pid: Segment, ctx: Context, *, pending: list[Statement] | None = None) -> Patient:
+    """The patient PID names, matched or registered. When a `pending` list is given, a plain change to the
+    patient may be left in it, for the caller to send with its next write (see `patient_match_or_create`)."""
     try:
         outcome = patient_match_or_create(
-            demographics=mapped.demographics, source=PatientSource.HIS_IMPORT, actor=None, system=ctx.sender
+            demographics=mapped.demographics,
+            source=PatientSource.HIS_IMPORT,
+            actor=None,
+            system=ctx.sender,
+            deferred=pending is not None,
         )
     except ValidationError as error:
         raise _identity_error(error, pid) from None
     ctx.patient_created = outcome.created
+    if pending is not None:
+        pending += outcome.pending
     for name, reason in outcome.skipped.items():
         number = FIELD_LOCATIONS.get(name.split(".")[0], 3)
         ctx.warn(f"PID-{number}: {reason}", pid.location(number))
@@ -237,20 +250,27 @@ def _upsert(
     keep: frozenset[str] = frozenset(),
     on_existing: dict | None = None,
     department_links: tuple[tuple[int, int], ...] = (),
+    linked: list[Statement] = (),
+    encounter: Encounter | None = None,
 ) -> list:
     """Create or update `model` rows by (sender, external id); a row of another patient is an error.
 
     Values name columns (`encounter_id`, not `encounter`), so comparing them loads no related row.
-    A system's rows go in with one upsert (unchanged rows keep their `updated_at`); a person's
-    reprocessing writes row by row, so that each row is audited. `keep` and `on_existing` say
-    what an existing row keeps or gets instead of the sent value.
+    A system's rows go in with one upsert (unchanged rows keep their `updated_at`), `linked` writes
+    with it; a person's reprocessing writes row by row, so that each row is audited. `keep` and
+    `on_existing` say what an existing row keeps or gets instead of the sent value. `encounter`,
+    the visit the rows belong to, goes with them to the listeners of clinical records.
     """
     if not rows:
         return []
     source_system = ctx.sender[:64]
     keys = [key[:128] for key, _values in rows]
     if _per_row_audit():
-        return _upsert_audited(model, patient, source_system, keys, rows, what, keep, on_existing, department_links)
+        _statements_run(list(linked))
+        saved = _upsert_audited(model, patient, source_system, keys, rows, what, keep, on_existing, department_links)
+        if encounter is not None:
+            _with_encounter(saved, encounter)
+        return saved
     results = external_records_upsert(
         model=model,
         rows=[
@@ -260,13 +280,24 @@ def _upsert(
         keep=keep,
         on_existing=on_existing,
         department_links=department_links,
+        linked=linked,
     )
     for key, result in zip(keys, results, strict=True):
         if result is None:
             raise _held_by_another(what, key)
+    instances = [result.instance for result in results]
+    if encounter is not None:
+        _with_encounter(instances, encounter)
     if model in (Encounter, Diagnosis, Procedure):
         clinical_records_written([result.instance for result in results if result.created or result.changed])
-    return [result.instance for result in results]
+    return instances
+
+
+def _with_encounter(records: list, encounter: Encounter) -> None:
+    """Attach the visit the records were written for, so that whoever reads `record.encounter` needs no query."""
+    for record in records:
+        if record.encounter_id == encounter.pk:
+            type(record).encounter.field.set_cached_value(record, encounter)
 
 
 def _held_by_another(what: str, key: str) -> Hl7Error:
@@ -316,8 +347,12 @@ def _encounter_key(patient: Patient, data: MappedEncounter) -> str:
     return data.visit_number or f"{patient.uuid}@{data.started_at:%Y%m%d%H%M%S}"
 
 
-def _encounter_upsert(patient: Patient, data: MappedEncounter, ctx: Context, *, status: str | None) -> Encounter:
-    """The visit in PV1; `status` forces a status (admit, discharge, cancel), None keeps what is stored."""
+def _encounter_upsert(
+    patient: Patient, data: MappedEncounter, ctx: Context, *, status: str | None, linked: list[Statement] = ()
+) -> Encounter:
+    """The visit in PV1; `status` forces a status (admit, discharge, cancel), None keeps what is stored.
+
+    `linked` are writes sent with it (see `_contacts_apply`)."""
     department_id = _department_id(data.department_codes, ctx)
     values = {
         "kind": data.kind,
@@ -348,23 +383,31 @@ def _encounter_upsert(patient: Patient, data: MappedEncounter, ctx: Context, *, 
         patient,
         ctx,
         [(_encounter_key(patient, data), values)],
-        _("Visit"),
+        gettext_lazy("Visit"),
         keep=frozenset(keep),
         on_existing=on_existing,
         department_links=((patient.pk, department_id),) if department_id is not None else (),
+        linked=linked,
     )
     return encounter
 
 
-def _contacts_apply(patient: Patient, ctx: Context) -> None:
-    contacts = map_contacts(ctx.message.all("NK1"))
+def _contacts_apply(patient: Patient, ctx: Context) -> list[Statement]:
+    """Write the NK1 contacts, matched to the stored ones by name; the last NK1 of a name wins.
+
+    A system's writes on PostgreSQL are not made here: the statements that make them come back, to
+    be sent with the visit's upsert (or on their own by `_statements_run`), with no contacts read.
+    """
+    contacts = {contact.name: contact for contact in map_contacts(ctx.message.all("NK1"))}
     if not contacts:
-        return
+        return []
+    if connection.vendor == "postgresql" and not _per_row_audit():
+        return _contacts_statements(patient, list(contacts.values()), created=ctx.patient_created)
     # A patient created by this message has no contacts yet: no need to look.
     stored = () if ctx.patient_created else rows_load(ContactPerson, "t.patient_id = %s ORDER BY t.id", [patient.pk])
     existing = {contact.name: contact for contact in stored}
     new = []
-    for data in contacts:
+    for data in contacts.values():
         values = {
             "relationship": data.relationship,
             "phone": data.phone,
@@ -372,8 +415,7 @@ def _contacts_apply(patient: Patient, ctx: Context) -> None:
         }
         contact = existing.get(data.name)
         if contact is None:
-            existing[data.name] = ContactPerson(patient=patient, name=data.name, **values)
-            new.append(existing[data.name])
+            new.append(ContactPerson(patient=patient, name=data.name, **values))
             continue
         changed = [name for name, value in values.items() if getattr(contact, name) != value]
         if changed:
@@ -385,6 +427,57 @@ def _contacts_apply(patient: Patient, ctx: Context) -> None:
             row_insert(contact)
     elif new:
         ContactPerson.objects.bulk_create(new)
+    return []
+
+
+_CONTACTS_TABLE = ContactPerson._meta.db_table
+# The latest stored contact of each sent name takes the sent values where they differ.
+_CONTACTS_UPDATE = (
+    f"UPDATE {_CONTACTS_TABLE} c SET relationship = v.relationship, phone = v.phone, "  # noqa: S608 (model metadata)
+    "is_emergency_contact = v.is_emergency_contact, updated_at = %s::timestamptz "
+    "FROM (SELECT DISTINCT ON (s.name) s.id, v.relationship, v.phone, v.is_emergency_contact "
+    f"FROM {_CONTACTS_TABLE} s JOIN (VALUES {{rows}}) AS v (name, relationship, phone, is_emergency_contact) "
+    "ON s.name = v.name WHERE s.patient_id = %s ORDER BY s.name, s.id DESC) v "
+    "WHERE c.id = v.id AND (c.relationship, c.phone, c.is_emergency_contact) "
+    "IS DISTINCT FROM (v.relationship, v.phone, v.is_emergency_contact)"
+)
+# A sent name nobody of the patient's contacts has is added.
+_CONTACTS_INSERT = (
+    f"INSERT INTO {_CONTACTS_TABLE} "  # noqa: S608 (model metadata)
+    "(uuid, created_at, updated_at, patient_id, name, relationship, phone, is_emergency_contact) "
+    "SELECT v.uuid, %s::timestamptz, %s::timestamptz, %s, v.name, v.relationship, v.phone, v.is_emergency_contact "
+    "FROM (VALUES {rows}) AS v (uuid, name, relationship, phone, is_emergency_contact)"
+)
+_CONTACTS_ABSENT = f" WHERE NOT EXISTS (SELECT 1 FROM {_CONTACTS_TABLE} c WHERE c.patient_id = %s AND c.name = v.name)"  # noqa: S608
+
+
+def _contacts_statements(patient: Patient, contacts: list, *, created: bool) -> list[Statement]:
+    """The UPDATE and INSERT that bring the patient's contacts in line with `contacts` (names distinct)."""
+    now = timezone.now()
+    rows = ", ".join(["(%s::uuid, %s, %s, %s, %s::boolean)"] * len(contacts))
+    insert_params = [now, now, patient.pk]
+    for contact in contacts:
+        insert_params += [uuid.uuid4(), contact.name, contact.relationship, contact.phone, contact.is_emergency_contact]
+    if created:  # a patient created by this message has no contacts yet
+        return [(_CONTACTS_INSERT.format(rows=rows), insert_params)]
+    values = ", ".join(["(%s, %s, %s, %s::boolean)"] * len(contacts))
+    update_params: list = [now]
+    for contact in contacts:
+        update_params += [contact.name, contact.relationship, contact.phone, contact.is_emergency_contact]
+    update_params.append(patient.pk)
+    return [
+        (_CONTACTS_UPDATE.format(rows=values), update_params),
+        (_CONTACTS_INSERT.format(rows=rows) + _CONTACTS_ABSENT, [*insert_params, patient.pk]),
+    ]
+
+
+def _statements_run(statements: list[Statement]) -> None:
+    """Send writes that have no statement to go with, all in one round trip."""
+    if not statements:
+        return
+    parts = ", ".join(f"write{index} AS ({sql})" for index, (sql, _params) in enumerate(statements))
+    with connection.cursor() as cursor:
+        statement_run(cursor, f"WITH {parts} SELECT 1", [value for _sql, params in statements for value in params])
 
 
 def _clinical_apply(patient: Patient, encounter: Encounter | None, ctx: Context) -> None:
@@ -404,7 +497,7 @@ def _clinical_apply(patient: Patient, encounter: Encounter | None, ctx: Context)
         )
         for data in map_diagnoses(ctx.message.all("DG1"), ctx)
     ]
-    _upsert(Diagnosis, patient, ctx, diagnoses, _("Diagnosis"))
+    _upsert(Diagnosis, patient, ctx, diagnoses, gettext_lazy("Diagnosis"), encounter=encounter)
     allergies = [
         (
             f"{patient.uuid}:{data.code or data.substance}",
@@ -418,7 +511,7 @@ def _clinical_apply(patient: Patient, encounter: Encounter | None, ctx: Context)
         )
         for data in map_allergies(ctx.message.all("AL1"), ctx)
     ]
-    _upsert(Allergy, patient, ctx, allergies, _("Allergy"))
+    _upsert(Allergy, patient, ctx, allergies, gettext_lazy("Allergy"))
     procedures = [
         (
             data.identifier or f"{scope}:{data.code or data.name}:{data.performed_at:%Y%m%d%H%M}",
@@ -433,7 +526,7 @@ def _clinical_apply(patient: Patient, encounter: Encounter | None, ctx: Context)
         )
         for data in map_procedures(ctx.message.all("PR1"), ctx)
     ]
-    _upsert(Procedure, patient, ctx, procedures, _("Procedure"))
+    _upsert(Procedure, patient, ctx, procedures, gettext_lazy("Procedure"), encounter=encounter)
 
 
 # --- Handlers ----------------------------------------------------------------------------------------
@@ -445,13 +538,17 @@ def _adt_patient(ctx: Context) -> Patient:
     mapped = map_patient(pid, ctx, insurance=ctx.message.all("IN1"))
     pv1 = ctx.message.first("PV1")
     visit = map_encounter(pv1, ctx) if pv1 is not None else None
-    patient = _match(mapped, pid, ctx)
-    _contacts_apply(patient, ctx)
+    # The patient's own change and its contacts go with the visit's upsert: one round trip for the three.
+    pending: list[Statement] = []
+    patient = _match(mapped, pid, ctx, pending=pending)
+    pending += _contacts_apply(patient, ctx)
     encounter = None
     if visit is not None:
         event = ctx.message.header.trigger_event
         status = {"A01": "in_progress", "A04": "in_progress", "A05": "planned"}.get(event)
-        encounter = _encounter_upsert(patient, visit, ctx, status=None if visit.ended_at else status)
+        encounter = _encounter_upsert(patient, visit, ctx, status=None if visit.ended_at else status, linked=pending)
+    else:
+        _statements_run(pending)
     _clinical_apply(patient, encounter, ctx)
     return patient
 
@@ -617,7 +714,7 @@ def _oru(ctx: Context) -> Patient:
                 },
             )
         )
-    _upsert(LabResult, patient, ctx, rows, _("Lab result"))
+    _upsert(LabResult, patient, ctx, rows, gettext_lazy("Lab result"))
     return patient
 
 
@@ -638,7 +735,9 @@ def _siu(ctx: Context) -> Patient:
         "status": appointment.status,
         "reason": appointment.reason,
     }
-    (mirrored,) = _upsert(HisAppointment, patient, ctx, [(appointment.appointment_id, values)], _("Appointment"))
+    (mirrored,) = _upsert(
+        HisAppointment, patient, ctx, [(appointment.appointment_id, values)], gettext_lazy("Appointment")
+    )
     _siu_place(mirrored, appointment, ctx)
     return patient
 

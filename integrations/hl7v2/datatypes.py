@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 
@@ -37,6 +38,12 @@ def parse_dtm(value: str) -> Moment | None:
     value = value.strip()
     if not value:
         return None
+    # A message repeats its times (MSH-7, EVN-2, DG1-5, ...): each is read once per zone.
+    return _parse_dtm(value, timezone.get_default_timezone())
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_dtm(value: str, default_zone: dt.tzinfo) -> Moment:
     match = _DTM.match(value)
     if not match:
         raise InvalidValue(value)
@@ -53,7 +60,7 @@ def parse_dtm(value: str) -> Moment | None:
                 raise InvalidValue(value)
             zone: dt.tzinfo = dt.timezone(dt.timedelta(minutes=minutes if offset[0] == "+" else -minutes))
         else:
-            zone = timezone.get_default_timezone()
+            zone = default_zone
         at = dt.datetime(
             day.year,
             day.month,

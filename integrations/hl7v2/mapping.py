@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -316,6 +317,13 @@ class MappedDiagnosis:
     diagnosed_at: dt.datetime
 
 
+@functools.cache
+def _code_systems() -> frozenset[str]:
+    from patients.models import CodeSystem
+
+    return frozenset(CodeSystem.values)
+
+
 def map_diagnoses(segments: list[Segment], ctx: Context) -> list[MappedDiagnosis]:
     from patients.models import CodeSystem
 
@@ -327,7 +335,7 @@ def map_diagnoses(segments: list[Segment], ctx: Context) -> list[MappedDiagnosis
             continue
         system_name = code.system or dg1.value(2).upper()
         system = ctx.profile.diagnosis_systems.get(system_name, "") if system_name else CodeSystem.ICD10
-        if system not in CodeSystem.values:
+        if system not in _code_systems():
             ctx.warn(
                 _("DG1-3: code system %(system)s is not mapped in this source's diagnosis systems; %(code)s left out.")
                 % {"system": system_name, "code": code.code},

@@ -147,13 +147,15 @@ def _header_problem(header: Header) -> Hl7Error | None:
 class Segment:
     """One segment; field numbers as in the standard (MSH-10 is `value(10)` of MSH); values unescaped."""
 
-    __slots__ = ("_fields", "_message", "name", "sequence")
+    __slots__ = ("_fields", "_message", "_read", "name", "sequence")
 
     def __init__(self, name: str, sequence: int, fields, message: Hl7Message) -> None:
         self.name = name
         self.sequence = sequence
         self._fields = fields
         self._message = message
+        # Fields read so far, unescaped: mapping asks for some fields (PID-3, PV1-7) several times.
+        self._read: dict[int, list[list[list[str]]]] = {}
 
     def location(self, field: int | None = None, component: int | None = None) -> Location:
         return Location(self.name, self.sequence, field, component)
@@ -168,7 +170,14 @@ class Segment:
         return self.raw(field) == NULL
 
     def repetitions(self, field: int) -> list[list[list[str]]]:
-        """[repetition][component][subcomponent], unescaped; HL7 nulls become empty strings."""
+        """[repetition][component][subcomponent], unescaped; HL7 nulls become empty strings. Not to be changed:
+        the same lists answer the next call."""
+        read = self._read.get(field)
+        if read is None:
+            read = self._read[field] = self._repetitions(field)
+        return read
+
+    def _repetitions(self, field: int) -> list[list[list[str]]]:
         if field >= len(self._fields):
             return []
         items = self._fields[field]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
@@ -17,7 +18,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from hcrm.audit import Event, audit_acting_as, audit_write
-from hcrm.rows import row_insert, row_update, rows_load, rows_load_joined, statement_run, value_for_database
+from hcrm.rows import (
+    row_insert,
+    row_update,
+    row_update_statement,
+    rows_load,
+    rows_load_joined,
+    statement_run,
+    value_for_database,
+)
 from patients.models import (
     BreakGlassGrant,
     Consent,
@@ -88,6 +97,8 @@ class MatchOutcome:
     candidates: list = field(default_factory=list)  # MatchCandidate rows raised for review
     # Values that were sent but not stored, by field, with the reason (an invalid phone, a bad ID number).
     skipped: dict[str, str] = field(default_factory=dict)
+    # Writes left to the caller (see `patient_match_or_create`'s `deferred`): (SQL, params) each.
+    pending: list[tuple[str, list]] = field(default_factory=list)
 
 
 # --- Cleaning what a sender says (pure) -------------------------------------------------------
@@ -125,6 +136,9 @@ CLEARED_VALUES: dict[str, Any] = {
 # A change here can make a new likely duplicate (a phone only adds weight to a same-name pair already raised).
 IDENTITY_FIELDS = frozenset({"name", "birth_date"})
 
+# The choices' values, once (an enum's `.values` builds its list at each use).
+IDENTIFIER_KINDS = frozenset(IdentifierKind.values)
+PATIENT_SOURCES = frozenset(PatientSource.values)
 SOURCE_ALIASES = {
     "hl7": PatientSource.HIS_IMPORT,
     "hl7v2": PatientSource.HIS_IMPORT,
@@ -225,7 +239,7 @@ def demographics_clean(demographics: PatientDemographics) -> CleanDemographics:
         key = (identifier.kind, assigner, value)
         if not value or key in seen:
             continue
-        if identifier.kind not in IdentifierKind.values:
+        if identifier.kind not in IDENTIFIER_KINDS:
             skipped[f"identifiers.{identifier.kind}"] = _("Unknown identifier kind.")
             continue
         if len(value) > 64 or len(assigner) > 64:
@@ -294,19 +308,27 @@ def _pair(first: Patient, second: Patient) -> tuple[Patient, Patient]:
     return (first, second) if first.pk < second.pk else (second, first)
 
 
-def _same_day_matches(patient: Patient, mine: tuple[str, str, set[str]]) -> list[tuple[int, tuple[str, int]]]:
-    """Active patients born the same day who may be `patient`: (id, (reason, score)), compared as plain rows."""
-    quote = connection.ops.quote_name
-    table = quote(Patient._meta.db_table)
-    with connection.cursor() as cursor:
-        # Asked for every new patient: prepared once per connection.
-        statement_run(
-            cursor,
-            f"SELECT id, name, name_pinyin, mobile, phone FROM {table} "  # noqa: S608 (model metadata)
-            "WHERE birth_date = %s AND merged_into_id IS NULL AND id <> %s LIMIT %s",
-            [patient.birth_date, patient.pk, SAME_BIRTH_DATE_LIMIT + 1],
-        )
-        rows = cursor.fetchall()
+def _same_day_matches(
+    patient: Patient, mine: tuple[str, str, set[str]], same_day: list | None = None
+) -> list[tuple[int, tuple[str, int]]]:
+    """Active patients born the same day who may be `patient`: (id, (reason, score)), compared as plain rows.
+
+    `same_day`, when given, are those patients' rows as the statement that registered `patient` read them.
+    """
+    if same_day is not None:
+        rows = same_day
+    else:
+        quote = connection.ops.quote_name
+        table = quote(Patient._meta.db_table)
+        with connection.cursor() as cursor:
+            # Asked for every new patient: prepared once per connection.
+            statement_run(
+                cursor,
+                f"SELECT id, name, name_pinyin, mobile, phone FROM {table} "  # noqa: S608 (model metadata)
+                "WHERE birth_date = %s AND merged_into_id IS NULL AND id <> %s LIMIT %s",
+                [patient.birth_date, patient.pk, SAME_BIRTH_DATE_LIMIT + 1],
+            )
+            rows = cursor.fetchall()
     if len(rows) > SAME_BIRTH_DATE_LIMIT:
         # A placeholder birth date shared by thousands: only those close by name or phone are compared.
         same_day = Patient.objects.filter(birth_date=patient.birth_date, merged_into__isnull=True).exclude(
@@ -328,9 +350,11 @@ def _same_day_matches(patient: Patient, mine: tuple[str, str, set[str]]) -> list
 
 
 def _candidates_raise(
-    patient: Patient, *, source: str, conflicts: list[tuple[Patient, dict]] = ()
+    patient: Patient, *, source: str, conflicts: list[tuple[Patient, dict]] = (), same_day: list | None = None
 ) -> list[MatchCandidate]:
-    """Raise review candidates for `patient`: likely duplicates born the same day, and identifier conflicts."""
+    """Raise review candidates for `patient`: likely duplicates born the same day, and identifier conflicts.
+
+    `same_day`: the rows `_same_day_matches` would read, when they were read already."""
     found: dict[int, tuple[Patient, str, int, dict]] = {}
     for other, details in conflicts:
         if other.pk != patient.pk and other.merged_into_id is None:
@@ -338,7 +362,7 @@ def _candidates_raise(
     if patient.birth_date and patient.name:
         mine = (patient.name, patient.name_pinyin, _phones(patient))
         close: list[int] = []
-        for other_pk, reason in _same_day_matches(patient, mine):
+        for other_pk, reason in _same_day_matches(patient, mine, same_day):
             if other_pk not in found:
                 close.append(other_pk)
                 found[other_pk] = (None, reason[0], reason[1], {})
@@ -399,7 +423,7 @@ def _survivor(patient: Patient) -> Patient:
 
 
 def _patient_source(source: str) -> str:
-    if source in PatientSource.values:
+    if source in PATIENT_SOURCES:
         return source
     return SOURCE_ALIASES.get((source or "").lower(), PatientSource.OTHER)
 
@@ -474,7 +498,7 @@ def _holders(
     return by_national_id, by_mrn
 
 
-def _match_once(clean: CleanDemographics, *, source: str, origin: str) -> MatchOutcome:
+def _match_once(clean: CleanDemographics, *, source: str, origin: str, deferred: bool = False) -> MatchOutcome:
     """One matching pass; `source` is how the patient came in, `origin` the label kept on candidates."""
     matched: Patient | None = None
     matched_by = "new"
@@ -511,14 +535,14 @@ def _match_once(clean: CleanDemographics, *, source: str, origin: str) -> MatchO
         if (identifier.kind, identifier.assigner, identifier.value) not in held
     ]
     if matched is None:
-        patient = _patient_create(values, clean, new_identifiers, source=source)
-        candidates = _candidates_raise(patient, source=origin)
+        patient, same_day = _patient_create(values, clean, new_identifiers, source=source)
+        candidates = _candidates_raise(patient, source=origin, same_day=same_day)
         return MatchOutcome(patient=patient, created=True, matched_by="new", candidates=candidates)
-    changed = _patient_change(matched, values, clean.cleared, new_identifiers)
+    changed, pending = _patient_change(matched, values, clean.cleared, new_identifiers, deferred=deferred)
     candidates = []
     if conflicts or changed & IDENTITY_FIELDS:
         candidates = _candidates_raise(matched, source=origin, conflicts=list(conflicts.values()) if conflicts else [])
-    return MatchOutcome(patient=matched, created=False, matched_by=matched_by, candidates=candidates)
+    return MatchOutcome(patient=matched, created=False, matched_by=matched_by, candidates=candidates, pending=pending)
 
 
 def _set_name(patient: Patient, name: str) -> list[str]:
@@ -529,7 +553,8 @@ def _set_name(patient: Patient, name: str) -> list[str]:
 
 def _patient_create(
     values: dict[str, Any], clean: CleanDemographics, identifiers: list[IdentifierInput], *, source: str
-) -> Patient:
+) -> tuple[Patient, list | None]:
+    """The new patient, and the rows of those born the same day when the insert read them too (else None)."""
     from patients.services.archive import mrn_next
 
     if not values.get("name"):
@@ -539,11 +564,11 @@ def _patient_create(
     patient.source = _patient_source(source)
     if connection.vendor == "postgresql" and auditlog_disabled.get():
         patient.mrn = clean.mrn
-        inserted = _patient_insert(patient, identifiers)
+        inserted, same_day = _patient_insert(patient, identifiers)
         if inserted is not None:
             if not inserted:
                 raise _Retry
-            return patient
+            return patient, same_day
     try:
         with transaction.atomic():
             patient.mrn = clean.mrn or _mrn_allocate() or mrn_next()
@@ -551,26 +576,23 @@ def _patient_create(
             _identifiers_add(patient, identifiers)
     except IntegrityError:
         raise _Retry from None
-    return patient
+    return patient, None
 
 
-def _patient_insert(patient: Patient, identifiers: list[IdentifierInput]) -> bool | None:
-    """INSERT a new patient with its identifiers, and its MRN from the counter when it has none, in one statement.
+_patient_insert_statements: dict[tuple, tuple[str, list]] = {}
 
-    PostgreSQL, for writes not audited row by row; no savepoint is needed because a unique value
-    taken meanwhile (MRN, national ID, identifier) makes the statement skip the row instead of
-    failing. Returns True when all was written, False when such a value was taken (nothing of the
-    patient is kept: match again), None when the MRN counter does not exist yet.
-    """
-    from django.conf import settings
 
+def _patient_insert_sql(allocate: bool, identifiers: int, same_day: bool) -> tuple[str, list]:
+    """The statement `_patient_insert` sends, and the fields whose values it takes in order; built once per shape."""
+    shape = (allocate, identifiers, same_day)
+    built = _patient_insert_statements.get(shape)
+    if built is not None:
+        return built
     from hcrm.models import Counter
 
     quote = connection.ops.quote_name
-    database = connections[connection.alias]
     fields = [column for column in Patient._meta.concrete_fields if not column.primary_key]
-    columns, expressions, params = [], [], []
-    allocate = not patient.mrn
+    columns, expressions = [], []
     for model_field in fields:
         columns.append(quote(model_field.column))
         if model_field.name == "mrn" and allocate:
@@ -578,10 +600,8 @@ def _patient_insert(patient: Patient, identifiers: list[IdentifierInput]) -> boo
             expressions.append(
                 "%s || CASE WHEN number.value < 100000000 THEN lpad(number.value::text, 8, '0') ELSE number.value::text END"
             )
-            params.append(settings.MRN_PREFIX)
             continue
         expressions.append("%s")
-        params.append(value_for_database(model_field, model_field.pre_save(patient, add=True), database))
     counter_sql = ""
     if allocate:
         # The number is used even if the row is skipped: a gap in MRNs, as with any sequence.
@@ -589,16 +609,11 @@ def _patient_insert(patient: Patient, identifiers: list[IdentifierInput]) -> boo
             f"number AS (UPDATE {quote(Counter._meta.db_table)} SET value = value + 1 "  # noqa: S608 (model metadata)
             "WHERE name = 'mrn' RETURNING value), "
         )
-    identifier_meta = PatientIdentifier._meta
-    now = timezone.now()
-    identifier_params = []
-    for identifier in identifiers:
-        identifier_params += [uuid.uuid4(), now, now, identifier.kind, identifier.assigner, identifier.value]
     identifier_sql = ""
     if identifiers:
-        rows = ", ".join(["(%s::uuid, %s::timestamptz, %s::timestamptz, %s, %s, %s)"] * len(identifiers))
+        rows = ", ".join(["(%s::uuid, %s::timestamptz, %s::timestamptz, %s, %s, %s)"] * identifiers)
         identifier_sql = (
-            f", identified AS (INSERT INTO {quote(identifier_meta.db_table)} "  # noqa: S608 (model metadata)
+            f", identified AS (INSERT INTO {quote(PatientIdentifier._meta.db_table)} "  # noqa: S608 (model metadata)
             "(uuid, created_at, updated_at, patient_id, kind, assigner, value) "
             "SELECT v.uuid, v.created_at, v.updated_at, created.id, v.kind, v.assigner, v.value "
             f"FROM created, (VALUES {rows}) AS v (uuid, created_at, updated_at, kind, assigner, value) "
@@ -612,23 +627,67 @@ def _patient_insert(patient: Patient, identifiers: list[IdentifierInput]) -> boo
         f"SELECT {'(SELECT count(*) FROM number)' if allocate else '1'}, (SELECT id FROM created), "
         f"(SELECT mrn FROM created), {'(SELECT count(*) FROM identified)' if identifiers else '0'}"
     )
+    if same_day:
+        # The likely duplicates' candidates in the same round trip; the new row is not among them, as
+        # the rest of a statement does not see what its WITH inserts.
+        table = quote(Patient._meta.db_table)
+        sql += (
+            ", (SELECT coalesce(json_agg(json_build_array(s.id, s.name, s.name_pinyin, s.mobile, s.phone)), '[]'::json) "  # noqa: S608 (model metadata)
+            f"FROM (SELECT id, name, name_pinyin, mobile, phone FROM {table} "
+            "WHERE birth_date = %s AND merged_into_id IS NULL LIMIT %s) s)"
+        )
+    built = _patient_insert_statements[shape] = (sql, fields)
+    return built
+
+
+def _patient_insert(patient: Patient, identifiers: list[IdentifierInput]) -> tuple[bool | None, list | None]:
+    """INSERT a new patient with its identifiers, and its MRN from the counter when it has none, in one statement.
+
+    PostgreSQL, for writes not audited row by row; no savepoint is needed because a unique value
+    taken meanwhile (MRN, national ID, identifier) makes the statement skip the row instead of
+    failing. Returns True when all was written, False when such a value was taken (nothing of the
+    patient is kept: match again), None when the MRN counter does not exist yet; and beside it the
+    rows `_same_day_matches` compares, read by the same statement (None when it has no birth date).
+    """
+    from django.conf import settings
+
+    quote = connection.ops.quote_name
+    database = connections[connection.alias]
+    allocate = not patient.mrn
+    same_day = bool(patient.birth_date and patient.name)
+    sql, fields = _patient_insert_sql(allocate, len(identifiers), same_day)
+    params = []
+    for model_field in fields:
+        if model_field.name == "mrn" and allocate:
+            params.append(settings.MRN_PREFIX)
+            continue
+        params.append(value_for_database(model_field, model_field.pre_save(patient, add=True), database))
+    identifier_meta = PatientIdentifier._meta
+    now = timezone.now()
+    identifier_params = []
+    for identifier in identifiers:
+        identifier_params += [uuid.uuid4(), now, now, identifier.kind, identifier.assigner, identifier.value]
+    same_day_params = [patient.birth_date, SAME_BIRTH_DATE_LIMIT + 1] if same_day else []
     with connection.cursor() as cursor:
         # The same text for every new patient with as many identifiers: prepared once per connection.
-        statement_run(cursor, sql, [*params, *identifier_params])
-        numbered, patient_id, mrn, identified = cursor.fetchone()
+        statement_run(cursor, sql, [*params, *identifier_params, *same_day_params])
+        numbered, patient_id, mrn, identified, *read = cursor.fetchone()
         if not numbered:
-            return None
+            return None, None
         if patient_id is None:
-            return False
+            return False, None
         if identified < len(identifiers):
             # An identifier was taken meanwhile: take the patient back out; matching again finds its holder.
             cursor.execute(f"DELETE FROM {quote(identifier_meta.db_table)} WHERE patient_id = %s", [patient_id])  # noqa: S608
             cursor.execute(f"DELETE FROM {quote(Patient._meta.db_table)} WHERE id = %s", [patient_id])  # noqa: S608
-            return False
+            return False, None
     patient.pk, patient.mrn = patient_id, mrn
     patient._state.adding = False
     patient._state.db = connection.alias
-    return True
+    if not read:
+        return True, None
+    rows = read[0]
+    return True, json.loads(rows) if isinstance(rows, str) else rows
 
 
 def _mrn_allocate() -> str:
@@ -657,9 +716,15 @@ def _identifiers_add(patient: Patient, identifiers: list[IdentifierInput]) -> No
 
 
 def _patient_change(
-    patient: Patient, values: dict[str, Any], cleared: dict[str, Any], identifiers: list[IdentifierInput]
-) -> set[str]:
-    """Write what differs; returns the changed fields. Touching unique columns happens in a savepoint."""
+    patient: Patient,
+    values: dict[str, Any],
+    cleared: dict[str, Any],
+    identifiers: list[IdentifierInput],
+    *,
+    deferred: bool = False,
+) -> tuple[set[str], list[tuple[str, list]]]:
+    """Write what differs; returns the changed fields, and the write left to the caller when `deferred`
+    (one that touches no unique column). Touching unique columns happens in a savepoint."""
     changed: list[str] = []
     for name, value in {**values, **cleared}.items():
         if getattr(patient, name) == value:
@@ -673,8 +738,12 @@ def _patient_change(
         patient.deceased_date = None
         changed.append("deceased_date")
     if not changed and not identifiers:
-        return set()
+        return set(), []
     unique = "national_id" in changed or bool(identifiers)
+    if deferred and not unique:
+        statement = row_update_statement(patient, changed)
+        if statement is not None:
+            return set(changed), [statement]
     try:
         with transaction.atomic(savepoint=unique):
             if changed:
@@ -684,7 +753,7 @@ def _patient_change(
         if not unique:
             raise
         raise _Retry from None
-    return set(changed)
+    return set(changed), []
 
 
 def _audit_label(actor, source: str, system: str):
@@ -695,31 +764,35 @@ def _audit_label(actor, source: str, system: str):
 
 
 def patient_match_or_create(
-    *, demographics: PatientDemographics, source: str, actor=None, system: str = ""
+    *, demographics: PatientDemographics, source: str, actor=None, system: str = "", deferred: bool = False
 ) -> MatchOutcome:
     """Find the one patient these demographics belong to, update it, or create it; raise review candidates.
 
     `source` is how the patient came in (a PatientSource value, or hl7 / fhir / spreadsheet / manual);
     `system` names the sending system. With `actor=None` the write is audited as the system's.
+    With `deferred` (PostgreSQL), a change to a matched patient that touches no unique column and is
+    not audited row by row is not written here: it comes back in `outcome.pending`, for the caller to
+    send in the same transaction, with a statement of its own.
     """
     clean = demographics_clean(demographics)
     origin = f"{source}:{system}" if system else source
+    deferred = deferred and connection.vendor == "postgresql"
     # Refusals leave the block normally: an exception through it would doom the caller's transaction.
     outcome: MatchOutcome | None = None
-    error = ValidationError(
-        _("The patient was changed by another message at the same time; send it again."), code="conflict"
-    )
+    error: ValidationError | None = None
     with transaction.atomic(savepoint=False), audit_acting_as(_audit_label(actor, source, system)):
         for _attempt in range(3):
             try:
-                outcome = _match_once(clean, source=source, origin=origin)
+                outcome = _match_once(clean, source=source, origin=origin, deferred=deferred)
             except _Retry:
                 continue
             except _Refused as refusal:
                 error = refusal.error
             break
     if outcome is None:
-        raise error
+        raise error or ValidationError(
+            _("The patient was changed by another message at the same time; send it again."), code="conflict"
+        )
     outcome.skipped = clean.skipped
     return outcome
 

@@ -22,23 +22,25 @@ def external_records_upsert(
     keep: Collection[str] = (),
     on_existing: Mapping[str, Any] | None = None,
     department_links: Collection[tuple[int, int]] = (),
+    linked: Sequence[tuple[str, Sequence[Any]]] = (),
 ) -> list[Upserted[RecordT] | None]:
     """Create or update a system's records of one model in one statement (not audited row by row).
 
     Each row names `patient_id`, `source_system` and `external_id` with its values; a stored row of
     another patient is left alone and comes back as None, for the caller to refuse. The (patient,
-    department) pairs in `department_links` are linked in the same round trip.
+    department) pairs in `department_links` are linked in the same round trip, and so are the
+    `linked` writes (see `rows_upsert`).
     """
-    linked = None
     if department_links:
         quote = connection.ops.quote_name
         now = PatientDepartment._meta.get_field("created_at").get_db_prep_save(timezone.now(), connection)
         pairs = sorted(set(department_links))
-        linked = (
+        link = (
             f"INSERT INTO {quote(PatientDepartment._meta.db_table)} (patient_id, department_id, created_at) "  # noqa: S608 (model metadata)
             f"VALUES {', '.join(['(%s, %s, %s)'] * len(pairs))} ON CONFLICT DO NOTHING",
             [value for patient_id, department_id in pairs for value in (patient_id, department_id, now)],
         )
+        linked = [link, *linked]
     return rows_upsert(
         model,
         rows,

@@ -209,11 +209,12 @@ def test_update_for_a_known_patient_costs_few_queries(django_assert_num_queries)
     hl7_receive(adt("MSG0001", segments=("EVN|A01|20250301083000", pid(), NK1, pv1(), DG1)), transport="mllp")
     hl7_receive(adt("MSG0002", trigger="A08", segments=segments), transport="mllp")  # warms the caches
 
-    # One transaction (a savepoint here): match by identifier (nothing changed: no write), read the
-    # contacts, upsert the visit (with its department link) and the diagnoses (one statement each),
-    # store the raw message as applied with its one audit entry (one statement). PostgreSQL adds the
-    # per-patient advisory lock; SQLite links the department and inserts the entry on their own.
-    with django_assert_num_queries(8 if connection.vendor == "postgresql" else 9):
+    # One transaction (a savepoint here): match by identifier (nothing changed: no write), upsert the
+    # visit (with its department link, and on PostgreSQL the contacts, unread) and the diagnoses (one
+    # statement each), store the raw message as applied with its one audit entry (one statement).
+    # PostgreSQL adds the per-patient advisory lock; SQLite reads the contacts, links the department
+    # and inserts the entry on their own.
+    with django_assert_num_queries(7 if connection.vendor == "postgresql" else 9):
         result = hl7_receive_detailed(adt("MSG0003", trigger="A08", segments=segments), transport="mllp")[0]
 
     assert result.status == "applied"
@@ -221,15 +222,34 @@ def test_update_for_a_known_patient_costs_few_queries(django_assert_num_queries)
     assert Encounter.objects.get().department.code == "NK"
 
 
+def test_an_update_that_changes_the_patient_writes_it_with_the_visit(django_assert_num_queries):
+    _with_department()
+    hl7_receive(adt("MSG0001", segments=("EVN|A01|20250301083000", pid(), NK1, pv1(), DG1)), transport="mllp")
+    moved = pid(phone="^PRN^CP^^^^^^^^^13700137000").replace("人民路1号", "延安路8号")
+    segments = ("EVN|A08|20250302083000", moved, NK1.replace("13900139000", "13600136000"), pv1(), DG1)
+
+    # As an update that changes nothing: on PostgreSQL the patient's UPDATE and the contact's go
+    # with the visit's upsert; SQLite writes each on its own.
+    with django_assert_num_queries(7 if connection.vendor == "postgresql" else 11):
+        result = hl7_receive_detailed(adt("MSG0002", trigger="A08", segments=segments), transport="mllp")[0]
+
+    assert result.status == "applied"
+    patient = Patient.objects.get()
+    assert (patient.mobile, patient.address_detail) == ("+8613700137000", "延安路8号")
+    assert list(patient.contact_persons.values_list("name", "phone")) == [("王大明", "+8613600136000")]
+    assert patient.updated_at > patient.created_at
+
+
 def test_admission_of_a_new_patient_costs_few_queries(django_assert_num_queries):
     _with_department()
     hl7_receive(adt("MSG0001"), transport="mllp")  # warms the caches
     segments = ("EVN|A01|20250301083000", pid(mrn="H0002", name="李^四"), NK1, pv1("V0002"), DG1)
 
-    # Match (nobody), register the patient with its MRN and identifiers in one statement, look for
-    # likely duplicates, add the contact, the visit with its department link and the diagnosis,
-    # store the raw message with its audit entry, inside one transaction (a savepoint here).
-    expected = 10 if connection.vendor == "postgresql" else 15
+    # Match (nobody), register the patient with its MRN and identifiers in one statement that also
+    # reads the likely duplicates' candidates (PostgreSQL), add the contact with the visit, its
+    # department link and the diagnosis, store the raw message with its audit entry, inside one
+    # transaction (a savepoint here).
+    expected = 8 if connection.vendor == "postgresql" else 15
     with django_assert_num_queries(expected):
         result = hl7_receive_detailed(adt("MSG0002", segments=segments), transport="mllp")[0]
 
