@@ -248,22 +248,28 @@ def _dead_patient_ids(patient_ids: Iterable[int]) -> set[int]:
     )
 
 
+def _encounter_base(plan: FollowUpPlan, encounter: Encounter) -> dt.date | None:
+    """The day `plan` counts its offsets from for `encounter`, or None when the plan does not apply to it."""
+    if plan.department_id is not None and plan.department_id != encounter.department_id:
+        return None
+    if plan.trigger == TriggerKind.DISCHARGE:
+        if encounter.kind != Encounter.Kind.INPATIENT or encounter.ended_at is None:
+            return None
+        if encounter.status != Encounter.Status.FINISHED:
+            return None
+        return _local_date(encounter.ended_at)
+    if encounter.kind != Encounter.Kind.OUTPATIENT or encounter.status == Encounter.Status.CANCELLED:
+        return None
+    return _local_date(encounter.started_at)
+
+
 def _encounter_tasks(encounters: list[Encounter], plans: list[FollowUpPlan], today: dt.date) -> list[FollowUpTask]:
     tasks: list[FollowUpTask] = []
     for encounter in encounters:
         for plan in plans:
-            if plan.department_id is not None and plan.department_id != encounter.department_id:
+            base = _encounter_base(plan, encounter)
+            if base is None:
                 continue
-            if plan.trigger == TriggerKind.DISCHARGE:
-                if encounter.kind != Encounter.Kind.INPATIENT or encounter.ended_at is None:
-                    continue
-                if encounter.status != Encounter.Status.FINISHED:
-                    continue
-                base = _local_date(encounter.ended_at)
-            else:
-                if encounter.kind != Encounter.Kind.OUTPATIENT or encounter.status == Encounter.Status.CANCELLED:
-                    continue
-                base = _local_date(encounter.started_at)
             tasks += _tasks_of_plan(
                 plan,
                 patient_id=encounter.patient_id,
@@ -275,6 +281,19 @@ def _encounter_tasks(encounters: list[Encounter], plans: list[FollowUpPlan], tod
                 today=today,
             )
     return tasks
+
+
+def _plans_owing(plans: list[FollowUpPlan], encounters: list[Encounter], today: dt.date) -> list[FollowUpPlan]:
+    """The plans that may owe any of the just-written `encounters` a task (a discharge plan owes an
+    outpatient visit nothing): the database is asked only about these."""
+    owing = []
+    for plan in plans:
+        for encounter in encounters:
+            base = _encounter_base(plan, encounter)
+            if base is not None and _any_offset_due(plan, base, today):
+                owing.append(plan)
+                break
+    return owing
 
 
 def _encounter_of(record: Diagnosis | Procedure, encounters: dict[int, Encounter]) -> Encounter | None:
@@ -442,7 +461,8 @@ def tasks_for_encounters(
         return 0
     today = today or timezone.localdate()
     if connection.vendor == "postgresql":
-        return _encounter_tasks_insert(plans, [encounter.pk for encounter in encounters], today)
+        plans = _plans_owing(plans, encounters, today)
+        return _encounter_tasks_insert(plans, [encounter.pk for encounter in encounters], today) if plans else 0
     return _insert(_without_dead(_encounter_tasks(encounters, plans, today)))
 
 

@@ -120,3 +120,30 @@ def test_a_diagnosis_handed_over_with_its_visit_reads_no_visit(patient, internal
 
     assert created == 1
     assert FollowUpTask.objects.get().department_id == internal_medicine.pk
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the database is asked per plan on PostgreSQL only")
+def test_the_database_is_asked_only_about_plans_that_can_owe_the_visit(patient, internal_medicine, acupuncture):
+    discharge = plan(offsets=[3])
+    plan(name="针灸科出院随访", department=acupuncture, offsets=[3])  # another department's discharges
+    plan(name="门诊回访", offsets=[1], trigger="outpatient_visit")
+    plan(name="出院一周随访", offsets=[1, 7])
+    plan_services.plans_forget()
+    tasks_for_encounter(encounter=_discharge(patient, internal_medicine))  # plans read and kept
+    visit = EncounterFactory(
+        patient=patient, kind="outpatient", status="finished", department=internal_medicine, started_at=timezone.now()
+    )
+    long_ago = _discharge(patient, internal_medicine, days_ago=400)
+    recent = _discharge(patient, internal_medicine, days_ago=2)
+
+    with CaptureQueriesContext(connection) as outpatient:
+        made_outpatient = tasks_for_encounter(encounter=visit)
+    with CaptureQueriesContext(connection) as past:
+        made_past = tasks_for_encounter(encounter=long_ago)
+    with CaptureQueriesContext(connection) as discharged:
+        made_discharge = tasks_for_encounter(encounter=recent)
+
+    inserts = [[q for q in captured if "INSERT" in q["sql"]] for captured in (outpatient, past, discharged)]
+    assert [len(found) for found in inserts] == [1, 0, 2]  # the outpatient plan; none; the two discharge plans
+    assert (made_outpatient, made_past) == (1, 0)
+    assert made_discharge == 3 and FollowUpTask.objects.filter(plan=discharge).count() == 2
