@@ -343,6 +343,29 @@ def row_insert_new(instance: Model, *, conflict: Sequence[str]) -> bool:
 _conflict_inserts: dict[tuple, str] = {}
 
 
+def rows_insert_missing(instances: Sequence[Model], *, batch_size: int = 500) -> int:
+    """INSERT the new `instances` (of one model) that no stored row already holds by a unique constraint; how
+    many were written. Like `bulk_create(ignore_conflicts=True)`, no signals are sent and no pk is set, but the
+    rows written are counted by the statement itself (PostgreSQL: one INSERT … ON CONFLICT DO NOTHING RETURNING
+    per batch) rather than by counting the table before and after.
+    """
+    if not instances:
+        return 0
+    database = _database()
+    sql, _values = _insert_sql(instances[0])
+    insert, returning = sql.rsplit(" RETURNING ", 1)
+    head, row = insert.split(" VALUES ", 1)
+    written = 0
+    with database.cursor() as cursor:
+        for start in range(0, len(instances), batch_size):
+            batch = instances[start : start + batch_size]
+            params = [value for instance in batch for value in _insert_sql(instance)[1]]
+            rows = ", ".join([row] * len(batch))
+            statement_run(cursor, f"{head} VALUES {rows} ON CONFLICT DO NOTHING RETURNING {returning}", params)
+            written += len(cursor.fetchall())
+    return written
+
+
 def rows_insert(*instances: Model) -> None:
     """INSERT new instances (of any models) like `row_insert`, all with one statement on PostgreSQL.
 

@@ -30,7 +30,7 @@ from followups.models import (
 from hcrm.audit import audit_acting_as
 from hcrm.process_cache import ProcessCache
 from hcrm.roles import Role
-from hcrm.rows import rows_load
+from hcrm.rows import rows_insert_missing, rows_load
 from patients.models import CodeSystem, Diagnosis, Encounter, Patient, Procedure
 from patients.selectors.segments import segment_patients
 
@@ -210,6 +210,8 @@ def _insert(tasks: list[FollowUpTask]) -> int:
     """Insert the tasks not made before; the count of those that are new."""
     if not tasks:
         return 0
+    if connection.vendor == "postgresql":
+        return rows_insert_missing(tasks)
     keys = {(task.patient_id, task.plan_id, task.offset_days, task.source_kind, task.source_id) for task in tasks}
     patients = {task.patient_id for task in tasks}
     before = FollowUpTask.objects.filter(patient_id__in=patients, plan__isnull=False).count()

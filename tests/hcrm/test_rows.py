@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from hcrm.rows import row_insert_new, rows_load
+from hcrm.rows import row_insert_new, rows_insert_missing, rows_load
 from patients.models import Consent, Patient
 from tests.factories import PatientFactory
 
@@ -60,6 +60,26 @@ def test_an_insert_of_a_key_already_stored_writes_nothing_and_leaves_the_transac
     assert dict(Consent.objects.filter(patient=stored.patient).values_list("channel", "granted")) == {
         "sms": True,
         "email": False,
+    }
+
+
+def test_rows_already_held_by_a_unique_constraint_are_passed_over_and_the_new_ones_counted():
+    patient = PatientFactory()
+    Consent.objects.create(patient=patient, purpose="marketing", channel="sms", granted=True)
+    rows = [
+        Consent(patient=patient, purpose="marketing", channel=channel, granted=False)
+        for channel in ("sms", "email", "phone", "email")  # one stored, one twice
+    ]
+
+    with CaptureQueriesContext(connection) as queries:
+        written = rows_insert_missing(rows, batch_size=3)
+
+    assert written == 2
+    assert len(queries.captured_queries) == 2  # one statement a batch, no counting before and after
+    assert dict(Consent.objects.filter(patient=patient).values_list("channel", "granted")) == {
+        "sms": True,
+        "email": False,
+        "phone": False,
     }
 
 
