@@ -80,19 +80,27 @@ def _national_id(region: str, birth: dt.date, sequence: int) -> str:
     return body + check
 
 
-def _patients(count: int, seed: int) -> list[PatientSeed]:
-    rng = random.Random(seed)
+BIRTH_DAYS = 365 * 65
+
+
+def _patients(count: int, seed: int, first: int = 0) -> list[PatientSeed]:
+    """Patients number `first` to `first + count - 1`: MRN, visit number and national ID follow from the number,
+    so a later run with other numbers admits patients the archive has never seen."""
+    rng = random.Random(seed + first)
     people = []
     for index in range(count):
+        number = first + index
         city = rng.choice(CITIES)
-        birth = dt.date(1940, 1, 1) + dt.timedelta(days=rng.randrange(365 * 65))
+        # Steps of 97 visit every day of the 65 years before the sequence moves on: no national ID repeats
+        # below 11.8 million patients.
+        birth = dt.date(1940, 1, 1) + dt.timedelta(days=number * 97 % BIRTH_DAYS)
         sex = rng.choice("12")
-        sequence = rng.randrange(0, 998, 2) + (1 if sex == "1" else 0)
+        sequence = number // BIRTH_DAYS % 500 * 2 + (1 if sex == "1" else 0)
         given = rng.choice(GIVEN) + (rng.choice(GIVEN) if rng.random() < 0.7 else "")
         admitted = dt.datetime(2025, 3, 1, 8, 0, tzinfo=SHANGHAI) + dt.timedelta(minutes=rng.randrange(60 * 24 * 30))
         people.append(
             PatientSeed(
-                mrn=f"B{index:07d}",
+                mrn=f"B{number:09d}",
                 national_id=_national_id(city[2], birth, sequence),
                 family=rng.choice(SURNAMES),
                 given=given,
@@ -100,7 +108,7 @@ def _patients(count: int, seed: int) -> list[PatientSeed]:
                 birth=birth,
                 mobile=f"1{rng.choice('3589')}{rng.randrange(10**9):09d}",
                 city=city,
-                visit=f"ZY{index:08d}",
+                visit=f"ZY{number:010d}",
                 department=rng.choice(DEPARTMENTS),
                 doctor=rng.choice(DOCTORS),
                 diagnosis=rng.choice(DIAGNOSES),
@@ -143,13 +151,15 @@ class Workload:
     burst: list[list[tuple[str, bytes]]] = field(default_factory=list)
 
 
-def workload(*, patients: int, single: int, concurrent: int, burst: int, run: str, seed: int = 2026) -> Workload:
+def workload(
+    *, patients: int, single: int, concurrent: int, burst: int, run: str, seed: int = 2026, first: int = 0
+) -> Workload:
     """Admissions of new patients mixed with updates of ones already admitted; one patient, one connection.
 
     Patients are dealt to connections by index, so every message about one patient travels on one
     connection, in order, as a HIS interface sends them.
     """
-    people = _patients(patients, seed)
+    people = _patients(patients, seed, first)
     rng = random.Random(seed + 1)
     admitted: list[list[int]] = [[] for _ in range(SENDERS)]
     next_in_lane = list(range(SENDERS))
@@ -360,7 +370,11 @@ def hl7_mllp(report: Report, *, patients: int = 20_000, single: int = 3_000, con
     from integrations.models import InboundMessage
 
     run = f"B{int(time.time()) % 100000:05d}"
-    load = workload(patients=patients, single=single, concurrent=concurrent, burst=burst, run=run)
+    # Each run (a minute apart at least) admits patients numbered where no earlier run's were: its A01s are
+    # new patients, as the section says, not the previous run's patients admitted again.
+    block = patients + 4_000
+    first = int(time.time()) // 60 % (11_000_000 // block) * block
+    load = workload(patients=patients, single=single, concurrent=concurrent, burst=burst, run=run, first=first)
     port = free_port()
     log = Path(os.environ.get("BENCH_LOG_DIR", tempfile.gettempdir())) / f"hcrm-bench-hl7-{os.getpid()}.log"
     listener = _start_listener(port, log)
@@ -399,13 +413,17 @@ def hl7_mllp(report: Report, *, patients: int = 20_000, single: int = 3_000, con
     cpu_python, cpu_postgres, cpu_statements, cpu_parse = pipeline_cpu(
         [
             payload
-            for _id, payload in workload(patients=patients, single=1000, concurrent=0, burst=0, run=f"{run}C").single
+            for _id, payload in workload(
+                patients=patients, single=1000, concurrent=0, burst=0, run=f"{run}C", first=first + patients
+            ).single
         ]
     )
     profile_ms, profile_queries, profile_shares = pipeline_profile(
         [
             payload
-            for _id, payload in workload(patients=patients, single=300, concurrent=0, burst=0, run=f"{run}P").single
+            for _id, payload in workload(
+                patients=patients, single=300, concurrent=0, burst=0, run=f"{run}P", first=first + patients + 2_500
+            ).single
         ]
     )
 
