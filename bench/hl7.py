@@ -190,16 +190,18 @@ def workload(
 # --- the listener --------------------------------------------------------------------------------
 
 
-def _start_listener(port: int, log: Path) -> subprocess.Popen:
+def _start_listener(port: int, log: Path, floor: bool = False) -> subprocess.Popen:
+    """`manage.py hl7_listen`, or with `floor` as many `bench.hl7_floor` processes sharing the port."""
     env = {**os.environ, "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
     from django.conf import settings
 
+    if floor:
+        command = [sys.executable, "-c", _FLOOR_PROCESSES, str(port), str(LISTENER_WORKERS), str(LISTENER_THREADS)]
+    else:
+        command = [sys.executable, "manage.py", "hl7_listen", "--port", str(port), "--workers", str(LISTENER_WORKERS),
+                   "--threads", str(LISTENER_THREADS)]  # fmt: skip
     with log.open("wb") as output:
-        listener = subprocess.Popen(
-            [sys.executable, "manage.py", "hl7_listen", "--port", str(port), "--workers", str(LISTENER_WORKERS),
-             "--threads", str(LISTENER_THREADS)],
-            env=env, cwd=settings.BASE_DIR, stdout=output, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        listener = subprocess.Popen(command, env=env, cwd=settings.BASE_DIR, stdout=output, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         ready = [line for line in log.read_text(errors="replace").splitlines() if "(pid" in line]
@@ -209,6 +211,18 @@ def _start_listener(port: int, log: Path) -> subprocess.Popen:
             break
         time.sleep(0.1)
     raise RuntimeError(f"the MLLP listener did not start:\n{log.read_text(errors='replace')[-2000:]}")
+
+
+# The floor listener's processes under one parent that passes SIGTERM on, as `hl7_listen --workers` does.
+_FLOOR_PROCESSES = """
+import signal, subprocess, sys
+port, processes, threads = sys.argv[1:4]
+children = [subprocess.Popen([sys.executable, "-m", "bench.hl7_floor", "--port", port, "--threads", threads])
+            for _ in range(int(processes))]
+signal.signal(signal.SIGTERM, lambda *_: [child.terminate() for child in children])
+for child in children:
+    child.wait()
+"""
 
 
 def _stop_listener(listener: subprocess.Popen) -> None:
@@ -272,6 +286,32 @@ def _run_parallel(target, lanes: list[tuple]) -> float:
     for thread in threads:
         thread.join()
     return time.perf_counter() - started
+
+
+def _floor_rates(load: Workload, log: Path) -> tuple[float, float]:
+    """Messages/s of the floor listener (parse, store raw, commit, ACK) for 1 and for 4 waiting senders.
+
+    The same messages as the real run under their own control ids; the rows are deleted afterwards."""
+    from django.db import connection
+
+    port = free_port()
+    listener = _start_listener(port, log.with_suffix(".floor.log"), floor=True)
+    codes: Counter = Counter()
+    try:
+        _run_parallel(_send_waiting, [(port, load.single[:50], [], codes)])
+        single_seconds = _run_parallel(_send_waiting, [(port, load.single[50:], [], codes)])
+        concurrent_seconds = _run_parallel(_send_waiting, [(port, lane, [], codes) for lane in load.concurrent])
+    finally:
+        _stop_listener(listener)
+    with connection.cursor() as cursor:
+        run = load.single[0][0].rsplit("-", 1)[0]
+        cursor.execute("DELETE FROM integrations_inboundmessage WHERE control_id LIKE %s", [f"{run}-%"])
+    if set(codes) != {"AA"}:
+        raise RuntimeError(f"the floor listener answered {dict(codes)}")
+    return (
+        (len(load.single) - 50) / single_seconds,
+        sum(len(lane) for lane in load.concurrent) / concurrent_seconds,
+    )
 
 
 # --- bare hl7.parse --------------------------------------------------------------------------------
@@ -400,6 +440,9 @@ def hl7_mllp(report: Report, *, patients: int = 20_000, single: int = 3_000, con
         burst_seconds = max(burst_done) - burst_started
     finally:
         _stop_listener(listener)
+    floor_single, floor_concurrent = _floor_rates(
+        workload(patients=patients, single=single, concurrent=concurrent, burst=0, run=f"{run}F", first=first), log
+    )
 
     burst_total = sum(len(lane) for lane in load.burst)
     burst_applied = InboundMessage.objects.filter(
@@ -441,7 +484,10 @@ def hl7_mllp(report: Report, *, patients: int = 20_000, single: int = 3_000, con
             f"v2.4, UTF-8, ~{size:,.0f} bytes each (PID-3 with MRN and national ID, NK1, PV1, two DG1: ICD-10 and TCM). "
             f"Listener `manage.py hl7_listen --workers {LISTENER_WORKERS} --threads {LISTENER_THREADS}` on PostgreSQL; "
             "each sender waits for the ACK (parse, store raw, apply, commit, ACK) before sending its next message. "
-            "Bare parse: `hl7.parse` of the same messages in as many processes, nothing else.",
+            "Bare parse: `hl7.parse` of the same messages in as many processes, nothing else. "
+            "Floor: the same messages under new control ids to the same MLLP server and process layout whose handler "
+            "only parses with `hl7.parse`, inserts the raw row with one prepared statement, commits and answers AA: "
+            "the least any listener that stores a message before acknowledging it must do.",
             "",
             *table(
                 ["figure", "value"],
@@ -460,6 +506,14 @@ def hl7_mllp(report: Report, *, patients: int = 20_000, single: int = 3_000, con
                     [f"bare `hl7.parse`, {LISTENER_WORKERS} processes", f"{parse_many:,.0f} messages/s"],
                     [f"end to end / bare parse ({SENDERS} senders)", f"**{concurrent_rate / parse_many:.2f}**"],
                     ["answers other than AA in the two runs above", f"{not_aa}"],
+                    [
+                        "floor, 1 sender: parse, store raw, commit, ACK; nothing applied (`bench/hl7_floor.py`)",
+                        f"{floor_single:,.0f} messages/s = **{floor_single / parse_one:.2f}** of bare parse",
+                    ],
+                    [
+                        f"floor, {SENDERS} senders",
+                        f"{floor_concurrent:,.0f} messages/s = **{floor_concurrent / parse_many:.2f}** of bare parse",
+                    ],
                     [
                         f"burst: {burst_total:,} messages on {SENDERS} connections, sent without waiting",
                         f"drained in {burst_seconds:,.1f} s = {burst_total / burst_seconds:,.0f} messages/s",
