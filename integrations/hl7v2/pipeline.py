@@ -74,6 +74,16 @@ def _unavailable(header: Header, codec: str) -> Received:
     return Received(ack=_error_ack(header, error, codec), status=Status.RECEIVED)
 
 
+def _database_failure(error: DatabaseError) -> Hl7Error:
+    """The reason a message the database refused is kept with: the kind of error, not its text, which can
+    quote the patient's data."""
+    return Hl7Error(
+        _("The database refused the changes this message makes (%(error)s); it is kept for reprocessing.")
+        % {"error": type(error).__name__},
+        code=ErrorCode.INTERNAL,
+    )
+
+
 def _identifiers_for_search(raw: bytes) -> str:
     """PID-3 and MRG-1 identifier values, for finding raw messages by patient identifier."""
     values = []
@@ -279,9 +289,13 @@ def _receive_new(raw: bytes, header: Header, *, transport: str, peer: str, profi
         return _redelivered(raw, header, transport=transport, peer=peer, profile=profile)
     except Hl7Error as error:
         return _store_refused(raw, header, error, transport=transport, peer=peer, profile=profile, codec=codec)
-    except DatabaseError:
+    except DatabaseError as error:
+        # Nothing of the attempt is kept. While the database answers, the message is kept failed, with the
+        # reason, for reprocessing or the sender's resend; when it does not, the AE tells the sender to resend.
         logger.exception("HL7 message %s from %s: database error", header.control_id, header.sender)
-        return _unavailable(header, codec)
+        return _store_refused(
+            raw, header, _database_failure(error), transport=transport, peer=peer, profile=profile, codec=codec
+        )
     except Exception:
         # A defect must not lose the message: keep it raw, unprocessed, for an operator to reprocess.
         logger.exception("HL7 message %s from %s: unexpected error", header.control_id, header.sender)

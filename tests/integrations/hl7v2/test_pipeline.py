@@ -7,7 +7,7 @@ import datetime as dt
 import hl7
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import DataError, connection
 
 from appointments.models import HisAppointment
 from hcrm.models import AuditEntry
@@ -190,6 +190,35 @@ def test_redelivery_of_a_failed_message_tries_it_again():
     assert result.ack_code == "AA"
     assert sorted(InboundMessage.objects.values_list("status", flat=True)) == ["applied", "duplicate"]
     assert Patient.objects.count() == 1
+
+
+def test_a_message_the_database_refuses_is_kept_failed_with_nothing_applied_and_a_resend_applies_it(monkeypatch):
+    from integrations.hl7v2 import pipeline
+
+    applying = pipeline._apply
+
+    def refused(*args, **kwargs):
+        applying(*args, **kwargs)  # the writes happen, then the database refuses the transaction
+        raise DataError("value too long for type character varying(20)")
+
+    monkeypatch.setattr(pipeline, "_apply", refused)
+    raw = adt(segments=("EVN|A01|20250301083000", pid(), pv1()))
+
+    (result,) = hl7_receive_detailed(raw, transport="mllp")
+
+    err = _ack(result.ack).segment("ERR")
+    assert (result.status, result.ack_code, str(err(3)).split("^")[0]) == ("failed", "AE", "207")
+    stored = InboundMessage.objects.get()
+    assert (stored.status, stored.error_code, bytes(stored.raw)) == ("failed", "207", raw.rstrip(b"\r"))
+    assert "DataError" in stored.error and "character varying" not in stored.error
+    assert (Patient.objects.count(), Encounter.objects.count()) == (0, 0)
+
+    monkeypatch.setattr(pipeline, "_apply", applying)
+    (again,) = hl7_receive_detailed(raw, transport="mllp")
+
+    assert again.ack_code == "AA"
+    assert sorted(InboundMessage.objects.values_list("status", flat=True)) == ["applied", "duplicate"]
+    assert (Patient.objects.count(), Encounter.objects.count()) == (1, 1)
 
 
 NK1 = "NK1|1|王^大明|FTH^父亲^HL70063||^PRN^PH^^^^13900139000"
